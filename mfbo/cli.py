@@ -1,0 +1,176 @@
+"""The ``mfbo`` command line.
+
+::
+
+    mfbo list [problems|strategies]
+    mfbo run --problem NAME --strategy NAME --budget B [--seed S] [--out DIR] [--option key=value ...]
+    mfbo show RUN.jsonl
+
+User mistakes (an unknown name, a bad option, a negative budget, a missing file) end with one
+``mfbo: error: ...`` line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from . import problems, strategies
+from .loop import StrategyError, minimize
+from .runlog import read_run
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user mistake, reported as one line."""
+
+
+def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["n_init=5", "kernel=matern"]`` -> ``{"n_init": 5, "kernel": "matern"}`` (values parsed as JSON when they can be)."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise CLIError(f"{flag} expects key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def _fmt(value: Any, spec: str = ".6g") -> str:
+    return "-" if value is None else format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    indent = "  " if args.what is None else ""
+    if args.what in (None, "problems"):
+        if args.what is None:
+            print("problems:")
+        for name in problems.names():
+            print(f"{indent}{name}")
+    if args.what in (None, "strategies"):
+        if args.what is None:
+            print("strategies:")
+        for name in strategies.names():
+            opts = ", ".join(strategies.option_names(name))
+            print(f"{indent}{name}" + (f"  (options: {opts})" if opts else ""))
+    return 0
+
+
+def run_file_name(problem: str, strategy: str, seed: int) -> str:
+    safe = lambda s: re.sub(r"[^A-Za-z0-9_.-]+", "_", s)  # noqa: E731
+    return f"{safe(problem)}__{safe(strategy)}__seed{seed}.jsonl"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    options = parse_options(args.option, "--option")
+    problem_options = parse_options(args.problem_option, "--problem-option")
+    problem = problems.get(args.problem, **problem_options)
+    strategy = strategies.make(args.strategy, problem, seed=args.seed, **options)
+    path = Path(args.out) / run_file_name(args.problem, args.strategy, args.seed)
+    result = minimize(
+        problem, strategy, args.budget, log_path=path, progress=not args.quiet,
+        max_trials=args.max_trials,
+    )
+    n_failed = sum(t.status == "failed" for t in result.trials)
+    print(f"{len(result.trials)} trials ({n_failed} failed), cost {result.total_cost:.4g} of {args.budget:g}; stopped: {result.stop_reason}")
+    print(f"recommendation: {json.dumps(result.recommendation)}")
+    print(f"target value {_fmt(result.recommendation_value)}   regret {_fmt(result.regret)}   best observed {_fmt(result.best_value)}")
+    print(f"log: {path}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    path = Path(args.run)
+    if not path.is_file():
+        raise CLIError(f"no such run file: {path}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = read_run(path)
+    spec = run.header.get("spec", {})
+    versions = run.header.get("versions", {})
+    print(f"run       {path}")
+    print(f"problem   {spec.get('problem')}  {json.dumps(spec.get('problem_options') or {})}")
+    print(f"strategy  {spec.get('strategy')}  {json.dumps(spec.get('options') or {})}")
+    print(f"seed      {spec.get('seed')}    budget {spec.get('budget')}")
+    print(f"versions  " + "  ".join(f"{k} {v}" for k, v in versions.items()))
+    state = "complete" if run.complete else "INCOMPLETE (no footer: the run was interrupted or is still running)"
+    print(f"status    {state}" + ("; last line truncated" if run.truncated else ""))
+    for w in caught:
+        print(f"warning   {w.message}")
+    trials = run.trials
+    failed = [t for t in trials if t.get("status") == "failed"]
+    cost = trials[-1]["cum_cost"] if trials else 0.0
+    print(f"trials    {len(trials)} ({len(failed)} failed), cost {cost:.4g}")
+    by_fidelity: dict[Any, list[float]] = defaultdict(lambda: [0, 0.0])
+    for t in trials:
+        by_fidelity[t.get("fidelity")][0] += 1
+        by_fidelity[t.get("fidelity")][1] += t.get("cost") or 0.0
+    if by_fidelity and any(f is not None for f in by_fidelity):
+        print("fidelity  " + "  ".join(f"{f}: {n} trials, {c / max(cost, 1e-300):.0%} of cost" for f, (n, c) in sorted(by_fidelity.items(), key=lambda kv: (kv[0] is None, kv[0]))))
+    if trials:
+        last = trials[-1]
+        print(f"recommendation {json.dumps(last.get('recommendation'))}")
+        print(f"target value {_fmt(last.get('rec_value'))}   regret {_fmt(last.get('regret'))}   best observed {_fmt(last.get('best_value'))}")
+        overhead = sum(t.get("overhead") or 0.0 for t in trials) / len(trials)
+        print(f"overhead  {overhead:.3g} s per trial (ask + tell)")
+    for t in failed[:5]:
+        print(f"failed    trial {t['id']}: {t.get('error')}")
+    if run.footer:
+        print(f"stopped   {run.footer.get('stop_reason')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mfbo", description="Multi-fidelity Bayesian optimisation with Gaussian processes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered problems or strategies")
+    p.add_argument("what", nargs="?", choices=["problems", "strategies"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run one optimisation and write its trial log")
+    p.add_argument("--problem", required=True, help="a registered problem (see `mfbo list problems`)")
+    p.add_argument("--strategy", required=True, help="a registered strategy (see `mfbo list strategies`)")
+    p.add_argument("--budget", required=True, type=float, help="total cost, in the problem's cost units")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs", help="directory for the trial log (default: runs)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a strategy option (repeatable)")
+    p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
+    p.add_argument("--max-trials", type=int, default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="summarise a run log")
+    p.add_argument("run", help="a run file (.jsonl)")
+    p.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CLIError, ValueError, FileNotFoundError) as err:
+        print(f"mfbo: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except StrategyError as err:
+        print(f"mfbo: error: {err} (the log keeps the trials completed before it)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mfbo: interrupted (the log keeps every completed trial)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The ask/tell :class:`Strategy` interface shared by every optimisation method.
+
+A strategy proposes :class:`~mfbo.trial.Trial` objects with :meth:`Strategy.ask`, learns from
+:meth:`Strategy.tell`, and names its best guess at the target fidelity with
+:meth:`Strategy.recommend`. Several asks may precede the matching tells: the trials asked but not
+yet told are :attr:`Strategy.pending`, which parallel-aware methods take into account.
+
+Subclasses implement :meth:`_suggest` (and usually :meth:`_observe`); the base class owns trial
+ids, the pending set, the history and the seeded random generator, so every method handles them
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..problems.base import Problem
+from ..space import Fidelity, Space
+from ..trial import Observation, Trial
+
+__all__ = ["Strategy"]
+
+
+class Strategy:
+    """Base class of all strategies.
+
+    Args:
+        space: the search space.
+        fidelity: the problem's fidelity axis, or ``None`` for a single-fidelity problem.
+        seed: seeds :attr:`rng`, the only source of randomness of the strategy.
+        problem: the problem, when known; methods may use its cost model. Optional so that a
+            strategy can drive an objective it does not see (a plain ask/tell loop).
+
+    Attributes:
+        rng: ``numpy.random.Generator`` seeded with ``seed``.
+        pending: trials asked and not yet told, by id.
+        history: ``(trial, observation)`` pairs in tell order, failures included.
+    """
+
+    name: ClassVar[str] = "strategy"
+
+    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None):
+        if not isinstance(space, Space):
+            raise ValueError(f"strategy {self.name!r}: space must be an mfbo.Space, got {type(space).__name__}")
+        self.space = space
+        self.fidelity = fidelity
+        self.problem = problem
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.pending: dict[int, Trial] = {}
+        self.history: list[tuple[Trial, Observation]] = []
+        self._next_id = 0
+
+    @property
+    def target_fidelity(self) -> float | None:
+        return None if self.fidelity is None else self.fidelity.target
+
+    # The interface ------------------------------------------------------------------------------
+    def ask(self) -> Trial:
+        """Propose the next trial; it stays in :attr:`pending` until told."""
+        config, fidelity = self._suggest()
+        trial = Trial(config=self.space.validate(config), fidelity=fidelity, id=self._next_id)
+        self._next_id += 1
+        self.pending[trial.id] = trial
+        return trial
+
+    def tell(self, trial: Trial, observation: Observation) -> None:
+        """Report the outcome of a pending trial (a failure is an observation with ``ok`` false)."""
+        if not isinstance(observation, Observation):
+            raise ValueError(f"tell: observation must be an mfbo.Observation, got {type(observation).__name__}")
+        if trial.id not in self.pending:
+            raise ValueError(f"tell: trial {trial.id} is not pending (pending ids: {sorted(self.pending)})")
+        del self.pending[trial.id]
+        self.history.append((trial, observation))
+        self._observe(trial, observation)
+
+    def recommend(self) -> dict[str, Any] | None:
+        """The best guess at the target fidelity; by default the best observed target value."""
+        best = self.best_observed()
+        return None if best is None else dict(best[0].config)
+
+    # Hooks for subclasses --------------------------------------------------------------------------
+    def _suggest(self) -> tuple[Mapping[str, Any], float | None]:
+        """Return ``(config, fidelity)`` for the next trial."""
+        raise NotImplementedError  # abstract
+
+    def _observe(self, trial: Trial, observation: Observation) -> None:
+        """Update internal state after :meth:`tell`; the base class already recorded the history."""
+
+    # Helpers ---------------------------------------------------------------------------------------
+    def successes(self, at_target: bool = False) -> list[tuple[Trial, Observation]]:
+        """Successful ``(trial, observation)`` pairs, optionally only those at the target fidelity."""
+        return [
+            (t, o) for t, o in self.history
+            if o.ok and (not at_target or t.fidelity == self.target_fidelity)
+        ]
+
+    def best_observed(self) -> tuple[Trial, Observation] | None:
+        """The successful target-fidelity trial with the lowest value, or ``None``."""
+        done = self.successes(at_target=True)
+        return min(done, key=lambda pair: pair[1].value) if done else None
+
+    def options(self) -> dict[str, Any]:
+        """The method's own options (for logs); subclasses extend."""
+        return {}

@@ -1,0 +1,91 @@
+"""The strategy registry, option checking, and the behaviour of the two baselines."""
+
+import numpy as np
+import pytest
+import torch
+
+import mfbo
+from mfbo import Categorical, Float, Int, Observation, Space
+from mfbo.strategies import make, names, option_names
+
+FAST = {"n_init": 4, "num_restarts": 2, "raw_samples": 64}
+
+
+def test_registry():
+    assert {"random", "gp-ei"} <= set(names())
+    assert option_names("gp-ei") == ["n_init", "num_restarts", "raw_samples", "mc_samples"]
+    assert option_names("random") == []
+
+
+def test_options_are_type_checked():
+    problem = mfbo.problems.get("forrester")
+    assert make("gp-ei", problem, n_init=5.0).n_init == 5  # an exact float is accepted as an int
+    with pytest.raises(ValueError, match=r"strategy 'gp-ei': option n_init must be int or None, got 'many'"):
+        make("gp-ei", problem, n_init="many")
+    with pytest.raises(ValueError, match=r"option num_restarts must be int, got 2.5"):
+        make("gp-ei", problem, num_restarts=2.5)
+    with pytest.raises(ValueError, match=r"option raw_samples must be an integer >= 1, got 0"):
+        make("gp-ei", problem, raw_samples=0)
+    with pytest.raises(ValueError, match=r"expected a Problem or a Space, got str"):
+        make("random", "forrester")
+
+
+def test_random_search_stays_at_target_and_is_seeded():
+    problem = mfbo.problems.get("currin")
+    a, b = make("random", problem, seed=3), make("random", problem, seed=3)
+    trials_a = [a.ask() for _ in range(5)]
+    assert [t.config for t in trials_a] == [b.ask().config for _ in range(5)]
+    assert all(t.fidelity == problem.fidelity.target for t in trials_a)
+    assert [t.id for t in trials_a] == [0, 1, 2, 3, 4]
+
+
+def test_gp_ei_handles_mixed_spaces():
+    space = Space(x=Float(-2.0, 2.0), k=Int(1, 8, log=True), c=Categorical(["a", "b", "c"]))
+    target = {"x": 0.5, "k": 4, "c": "b"}
+
+    def fn(config):
+        return (config["x"] - 0.5) ** 2 + (np.log2(config["k"]) - 2) ** 2 + (config["c"] != "b")
+
+    problem = mfbo.Problem.from_function(fn, space, cost=lambda _: 1.0, optimum=0.0, target_value=fn)
+    result = mfbo.minimize(problem, "gp-ei", budget=16, seed=0, strategy_options=FAST)
+    assert all(space.validate(t.config) == t.config for t in result.trials)
+    assert result.regret < result.trials[FAST["n_init"] - 1].regret or result.regret < 0.05
+    assert fn(target) == 0.0
+
+
+def test_gp_ei_beats_its_initial_design_on_a_smooth_problem():
+    result = mfbo.minimize("hartmann3", "gp-ei", budget=14, seed=0, strategy_options=FAST)
+    after_design = result.trials[FAST["n_init"] - 1].regret
+    assert result.regret < 0.5 * after_design
+    assert result.regret < 0.2
+
+
+def test_gp_ei_recommend_uses_the_posterior_mean_at_target():
+    problem = mfbo.problems.get("forrester")
+    strategy = make("gp-ei", problem, seed=0, **FAST)
+    for _ in range(8):
+        trial = strategy.ask()
+        strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+    rec = strategy.recommend()
+    assert rec in [t.config for t, _ in strategy.history]
+    model, X, _ = strategy._model()
+    with torch.no_grad():
+        mean = model.posterior(X).mean.squeeze(-1)
+    assert np.allclose(strategy.space.encode(rec), X[int(mean.argmax())].numpy())
+
+
+def test_strategy_does_not_touch_global_rng():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    mfbo.minimize("hartmann3", "gp-ei", budget=7, seed=0, strategy_options=FAST)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_tell_rejects_bad_observations():
+    strategy = make("random", mfbo.problems.get("forrester"))
+    trial = strategy.ask()
+    with pytest.raises(ValueError, match="observation must be an mfbo.Observation, got float"):
+        strategy.tell(trial, 1.0)
+    strategy.tell(trial, Observation.failure("crashed", cost=1.0))
+    assert strategy.recommend() is None  # nothing succeeded yet
