@@ -74,6 +74,7 @@ class TrialRecord:
     best_value: float | None  # best successful value observed at the target fidelity so far
     curve: list[float] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # events the strategy reported (e.g. a fit fallback)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,6 +206,7 @@ def minimize(
         "seed": strategy.seed,
         "budget": float(budget),
     }
+    strategy.set_budget(budget)
     writer = None if log_path is None else RunLogWriter(log_path, {"spec": spec, "problem": problem.to_dict(), "versions": _versions(), "started": _now()})
     bar = ProgressBar(budget) if progress else None
     records: list[TrialRecord] = []
@@ -264,6 +266,7 @@ def minimize(
                 best_value=best_value,
                 curve=obs.curve_list(),
                 info=dict(obs.info),
+                notes=strategy.drain_notes(),
             )
             records.append(record)
             if writer is not None:

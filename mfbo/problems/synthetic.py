@@ -441,7 +441,7 @@ class BoTorchAugmented(SyntheticProblem):
       at ``(-pi, 12.275)``, ``(pi, 2.275)`` and ``(3 pi, 2.475)``; ``optimizer`` is the first.
     """
 
-    def __init__(self, name: str, function_class: type) -> None:
+    def __init__(self, name: str, function_class: type, levels: Sequence[float] | None = None) -> None:
         import torch
 
         self._fn = function_class(negate=False)
@@ -450,26 +450,30 @@ class BoTorchAugmented(SyntheticProblem):
         space = Space({f"x{i + 1}": Float(float(bounds[0, i]), float(bounds[1, i])) for i in range(d)})
         argmin = next(opt for opt in self._fn._optimizers if opt[-1] == 1)
         super().__init__(
-            name, space, Fidelity("s", 0.0, 1.0),
+            name, space, Fidelity("s", 0.0, 1.0) if levels is None else Fidelity("s", levels=levels),
             optimum=float(self._fn.optimal_value), optimizer=dict(zip(space, argmin[:-1])),
         )
 
     def _values(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         import torch
 
-        inputs = torch.as_tensor(np.column_stack([X, s]), dtype=torch.float64)
+        inputs = torch.as_tensor(np.column_stack([X, self._fidelity_values(s)]), dtype=torch.float64)
         with torch.no_grad():
             return self._fn.evaluate_true(inputs).numpy().astype(np.float64)
 
     def _costs(self, s: np.ndarray) -> np.ndarray:
-        return 5.0 + s
+        return 5.0 + self._fidelity_values(s)
 
 
-def _augmented(kind: str) -> BoTorchAugmented:
+def _augmented(kind: str, levels: Sequence[float] | None = None) -> BoTorchAugmented:
+    """``levels`` (optional) makes the fidelity discrete, e.g. ``[0.5, 0.75, 1.0]`` as in
+    BoTorch's discrete multi-fidelity tutorial; they must end at the target 1.0."""
     from botorch.test_functions.multi_fidelity import AugmentedBranin, AugmentedHartmann
 
+    if levels is not None and (len(levels) < 2 or float(levels[-1]) != 1.0 or min(levels) < 0):
+        raise ValueError(f"augmented-{kind}: levels must be increasing values in [0, 1] ending at 1.0, got {levels!r}")
     cls = {"hartmann": AugmentedHartmann, "branin": AugmentedBranin}[kind]
-    return BoTorchAugmented(f"augmented-{kind}", cls)
+    return BoTorchAugmented(f"augmented-{kind}", cls, levels)
 
 
 # ---------------------------------------------------------------------------------------------

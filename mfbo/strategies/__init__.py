@@ -11,7 +11,6 @@ options against the method's constructor, so a typo names the option and the all
 from __future__ import annotations
 
 import difflib
-import inspect
 from typing import Any
 
 from ..problems.base import Problem
@@ -23,7 +22,6 @@ from .random_search import RandomSearch
 __all__ = ["Strategy", "register", "names", "make", "option_names"]
 
 _REGISTRY: dict[str, type[Strategy]] = {}
-_COMMON = ("space", "fidelity", "seed", "problem")
 
 
 def register(cls: type[Strategy]) -> type[Strategy]:
@@ -48,9 +46,8 @@ def _lookup(name: str) -> type[Strategy]:
 
 
 def option_names(name: str) -> list[str]:
-    """The options that strategy ``name`` accepts (its keyword arguments beyond the common ones)."""
-    params = inspect.signature(_lookup(name).__init__).parameters
-    return [p for p in params if p not in _COMMON and p != "self" and params[p].kind == inspect.Parameter.KEYWORD_ONLY]
+    """The options that strategy ``name`` accepts (see :meth:`Strategy.option_signature`)."""
+    return list(_lookup(name).option_signature())
 
 
 _SCALARS = {"int": int, "float": float, "bool": bool, "str": str}
@@ -90,14 +87,14 @@ def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options:
         ValueError: for an unknown name or option; the message lists the known ones.
     """
     cls = _lookup(name)
-    allowed = option_names(name)
+    signature = cls.option_signature()
+    allowed = list(signature)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
             f"strategy {name!r}: unknown option(s) {unknown}; allowed options: {', '.join(allowed) or '(none)'}"
         )
-    params = inspect.signature(cls.__init__).parameters
-    options = {key: _coerce(name, key, value, params[key].annotation) for key, value in options.items()}
+    options = {key: _coerce(name, key, value, signature[key].annotation) for key, value in options.items()}
     if isinstance(problem_or_space, Problem):
         problem = problem_or_space
         return cls(problem.space, problem.fidelity, seed=seed, problem=problem, **options)

@@ -12,6 +12,7 @@ the same way.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -52,7 +53,34 @@ class Strategy:
         self.rng = np.random.default_rng(self.seed)
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Observation]] = []
+        self.budget: float | None = None
         self._next_id = 0
+        self._notes: list[str] = []
+
+    @classmethod
+    def option_signature(cls) -> dict[str, inspect.Parameter]:
+        """The method's options: the keyword-only parameters of ``__init__`` beyond the common
+        ``space, fidelity, seed, problem``. :func:`mfbo.strategies.make` validates against it."""
+        params = inspect.signature(cls.__init__).parameters
+        common = ("self", "space", "fidelity", "seed", "problem")
+        return {
+            name: p for name, p in params.items()
+            if name not in common and p.kind == inspect.Parameter.KEYWORD_ONLY
+        }
+
+    def set_budget(self, budget: float) -> None:
+        """Called by :func:`mfbo.minimize` before the first ask: the run's total budget, in cost
+        units, for methods that plan with it (initial designs, brackets)."""
+        self.budget = float(budget)
+
+    def note(self, message: str) -> None:
+        """Record an event worth logging (a GP fit that fell back, say); the loop writes the
+        notes into the next trial record and clears them."""
+        self._notes.append(str(message))
+
+    def drain_notes(self) -> list[str]:
+        notes, self._notes = self._notes, []
+        return notes
 
     @property
     def target_fidelity(self) -> float | None:
@@ -76,6 +104,15 @@ class Strategy:
         del self.pending[trial.id]
         self.history.append((trial, observation))
         self._observe(trial, observation)
+
+    def add_observation(self, config: Mapping[str, Any], fidelity: Any, observation: Observation) -> Trial:
+        """Tell the strategy about an evaluation it did not ask for (prior data, a warm start,
+        a benchmark that sets up ``n`` observations). Returns the trial it was filed under."""
+        trial = Trial(config=self.space.validate(config), fidelity=fidelity, id=self._next_id)
+        self._next_id += 1
+        self.pending[trial.id] = trial
+        self.tell(trial, observation)
+        return trial
 
     def recommend(self) -> dict[str, Any] | None:
         """The best guess at the target fidelity; by default the best observed target value."""

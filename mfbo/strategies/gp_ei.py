@@ -72,7 +72,7 @@ class GPEI(Strategy):
             raise ValueError(f"strategy 'gp-ei': option n_init must be an integer >= 1, got {n_init!r}")
         self.num_restarts, self.raw_samples, self.mc_samples = int(num_restarts), int(raw_samples), int(mc_samples)
         sobol = torch.quasirandom.SobolEngine(space.dim, scramble=True, seed=draw_seed(self.rng))
-        self._design = space.decode_many(sobol.draw(self.n_init, dtype=DTYPE).numpy())
+        self._design = space.decode_many(sobol.draw(self.n_init, dtype=DTYPE).numpy())  # popped by asks
         self._bounds = torch.stack([torch.zeros(space.dim, dtype=DTYPE), torch.ones(space.dim, dtype=DTYPE)])
         self._model_cache: tuple[int, SingleTaskGP, torch.Tensor, torch.Tensor] | None = None
 
@@ -105,10 +105,9 @@ class GPEI(Strategy):
         return model, X, Y
 
     def _suggest(self) -> tuple[dict[str, Any], float | None]:
-        n_issued = self._next_id
-        if n_issued < self.n_init:
-            return self._design[n_issued], self.target_fidelity
-        if len(self.successes(at_target=True)) < 2:  # too little data for a GP: keep exploring
+        if self._design and len(self.successes(at_target=True)) < self.n_init:
+            return self._design.pop(0), self.target_fidelity
+        if not self._ready():  # too little data for a GP: keep exploring
             return self.space.sample(self.rng), self.target_fidelity
         model, _, Y = self._model()
         pending = [t.config for t in self.pending.values()]
@@ -125,11 +124,21 @@ class GPEI(Strategy):
             )
         return self.space.decode(candidate[0].numpy()), self.target_fidelity
 
+    def _ready(self) -> bool:
+        """Whether the GP phase has begun: the design is issued (or enough data was added with
+        :meth:`add_observation` to skip it) and two points succeeded."""
+        return (not self._design or len(self.successes(at_target=True)) >= self.n_init) and len(self.successes(at_target=True)) >= 2
+
+    def _observe(self, trial, observation) -> None:
+        if self._ready():  # refit on new data here, so that the loop times it as the tell's overhead
+            self._model()
+
     def recommend(self) -> dict[str, Any] | None:
-        """Argmin of the posterior mean over the evaluated target-fidelity configurations."""
-        done = self.successes(at_target=True)
-        if len(done) < max(2, min(self.n_init, 4)):
+        """Argmin of the posterior mean over the evaluated target-fidelity configurations
+        (the best observed value during the initial design)."""
+        if not self._ready():
             return super().recommend()
+        done = self.successes(at_target=True)
         model, X, _ = self._model()
         with torch.no_grad():
             mean = model.posterior(X).mean.squeeze(-1)  # of -value

@@ -272,3 +272,13 @@ def test_vectorised_values_agree_with_evaluate(name):
     target = np.array([p_one.target_value(c) for c in configs])
     np.testing.assert_allclose(p_vec.values(X, noise=False), target, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(p_vec.values(X[0]), target[:1], rtol=1e-12, atol=1e-12)
+
+
+def test_augmented_hartmann_with_the_tutorial_levels():
+    """The discrete variant of BoTorch's tutorial: raw s in {0.5, 0.75, 1} and cost 5 + s."""
+    p = problems.get("augmented-hartmann", levels=[0.5, 0.75, 1.0])
+    assert [p.cost(p.optimizer, s) for s in (0.5, 0.75, 1.0)] == [5.5, 5.75, 6.0]
+    continuous = problems.get("augmented-hartmann")
+    assert p.evaluate(p.optimizer, 0.75).value == continuous.evaluate(continuous.optimizer, 0.75).value
+    with pytest.raises(ValueError, match=r"levels must be increasing values in \[0, 1\] ending at 1.0"):
+        problems.get("augmented-hartmann", levels=[0.5, 0.75])

@@ -89,3 +89,13 @@ def test_tell_rejects_bad_observations():
         strategy.tell(trial, 1.0)
     strategy.tell(trial, Observation.failure("crashed", cost=1.0))
     assert strategy.recommend() is None  # nothing succeeded yet
+
+
+def test_add_observation_warm_starts_and_skips_the_design():
+    problem = mfbo.problems.get("hartmann3")
+    strategy = make("gp-ei", problem, seed=0, **FAST)
+    for config in problem.space.sample(np.random.default_rng(0), FAST["n_init"]):
+        trial = strategy.add_observation(config, 1.0, problem.evaluate(config, 1.0))
+        assert not strategy.pending and strategy.history[-1][0] is trial
+    design_head = strategy._design[0]
+    assert strategy.ask().config != design_head  # straight to the GP: the design is not used
