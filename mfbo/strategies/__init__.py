@@ -17,6 +17,7 @@ from ..problems.base import Problem
 from ..space import Space
 from .base import Strategy
 from .gp_ei import GPEI
+from .mf_gp import MULTI_FIDELITY_STRATEGIES
 from .random_search import RandomSearch
 
 __all__ = ["Strategy", "register", "names", "make", "option_names"]
@@ -105,3 +106,6 @@ def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options:
 
 register(RandomSearch)
 register(GPEI)
+for _cls in MULTI_FIDELITY_STRATEGIES:
+    register(_cls)
+del _cls

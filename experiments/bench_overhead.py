@@ -1,0 +1,202 @@
+"""Strategy overhead and regret against BoTorch's multi-fidelity KG tutorial, side by side.
+
+Part 1 reproduces the reference: the setting of BoTorch's tutorials *Continuous Multi-Fidelity
+BO with Knowledge Gradient* and *Multi-Fidelity BO with Discrete Fidelities using KG*:
+
+- AugmentedHartmann (6-D + fidelity ``s``), cost ``5 + s``;
+- ``SingleTaskMultiFidelityGP(data_fidelities=[6])``, 16 initial points at ``s in {0.5, 0.75, 1}``;
+- ``qMultiFidelityKnowledgeGradient`` with 128 fantasies, ``InverseCostWeightedUtility``,
+  ``project_to_target_fidelity``, ``optimize_acqf`` with 10 restarts, 512 raw samples, q = 4
+  (one-shot KG initial conditions), or ``optimize_acqf_mixed`` over ``{0.5, 0.75, 1.0}``.
+
+Each tutorial iteration and each of our strategies start from the *same* 16 initial points and
+spend the *same* cost (the tutorial's), so the seconds per suggested point and the final
+inference regret (the target value of the recommendation at the end, minus the optimum) are
+comparable. Our strategies run at their defaults.
+
+Part 2 times one steady-state step (tell one new observation, which refits the GP warm-started,
+then ask) of every strategy at ``n`` observations of AugmentedHartmann (continuous fidelity).
+
+    python experiments/bench_overhead.py                       # everything (long: the reference is slow)
+    python experiments/bench_overhead.py --part 1 --seeds 2 --variants continuous
+    python experiments/bench_overhead.py --part 2 --sizes 200 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+
+import mfbo
+from mfbo.strategies import make
+
+TUTORIAL_FIDELITIES = (0.5, 0.75, 1.0)
+MF_STRATEGIES = ("mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
+
+
+# --- the reference: BoTorch's tutorial, verbatim in its settings --------------------------------
+def tutorial_run(train_x: torch.Tensor, train_obj: torch.Tensor, iterations: int, discrete: bool, seed: int):
+    """Run the tutorial loop; returns (seconds per step list, n per step, spent cost, recommendation x)."""
+    from botorch import fit_gpytorch_mll
+    from botorch.acquisition import PosteriorMean
+    from botorch.acquisition.cost_aware import InverseCostWeightedUtility
+    from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
+    from botorch.acquisition.knowledge_gradient import qMultiFidelityKnowledgeGradient
+    from botorch.acquisition.utils import project_to_target_fidelity
+    from botorch.models.cost import AffineFidelityCostModel
+    from botorch.models.gp_regression_fidelity import SingleTaskMultiFidelityGP
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.optim.initializers import gen_one_shot_kg_initial_conditions
+    from botorch.optim.optimize import optimize_acqf, optimize_acqf_mixed
+    from botorch.test_functions.multi_fidelity import AugmentedHartmann
+    from gpytorch.mlls.exact_marginal_log_likelihood import ExactMarginalLogLikelihood
+
+    torch.manual_seed(seed)  # a benchmark script, not library code: the tutorial seeds globally
+    problem = AugmentedHartmann(negate=True).to(dtype=torch.double)
+    bounds = torch.tensor([[0.0] * 7, [1.0] * 7], dtype=torch.double)
+    cost_model = AffineFidelityCostModel(fidelity_weights={6: 1.0}, fixed_cost=5.0)
+    utility = InverseCostWeightedUtility(cost_model=cost_model)
+
+    def project(X):
+        return project_to_target_fidelity(X=X, target_fidelities={6: 1.0})
+
+    def fit(x, y):
+        model = SingleTaskMultiFidelityGP(x, y, outcome_transform=Standardize(m=1), data_fidelities=[6])
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        return model
+
+    x, y, spent, times, sizes = train_x.clone(), train_obj.clone(), 0.0, [], []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        model = fit(x, y)
+        current = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=7, columns=[6], values=[1])
+        _, current_value = optimize_acqf(current, bounds[:, :-1], q=1, num_restarts=10, raw_samples=1024, options={"batch_limit": 10, "maxiter": 200})
+        acqf = qMultiFidelityKnowledgeGradient(model=model, num_fantasies=128, current_value=current_value, cost_aware_utility=utility, project=project)
+        if discrete:
+            candidates, _ = optimize_acqf_mixed(acqf, bounds=bounds, q=4, num_restarts=10, raw_samples=512,
+                                                fixed_features_list=[{6: f} for f in TUTORIAL_FIDELITIES], options={"batch_limit": 5, "maxiter": 200})
+        else:
+            init = gen_one_shot_kg_initial_conditions(acqf, bounds=bounds, q=4, num_restarts=10, raw_samples=512)
+            candidates, _ = optimize_acqf(acqf, bounds=bounds, q=4, num_restarts=10, raw_samples=512, batch_initial_conditions=init, options={"batch_limit": 5, "maxiter": 200})
+        times.append(time.perf_counter() - start)
+        sizes.append(len(x))
+        spent += float(cost_model(candidates).sum())
+        x = torch.cat([x, candidates.detach()])
+        y = torch.cat([y, problem(candidates.detach()).unsqueeze(-1)])
+    model = fit(x, y)
+    rec = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=7, columns=[6], values=[1])
+    best, _ = optimize_acqf(rec, bounds[:, :-1], q=1, num_restarts=10, raw_samples=512, options={"batch_limit": 5, "maxiter": 200})
+    return times, sizes, spent, best.reshape(-1)
+
+
+def initial_data(seed: int, discrete: bool):
+    """The tutorial's generate_initial_data(n=16): uniform x, fidelity uniform on the three levels."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(16, 6, generator=g, dtype=torch.double)
+    s = torch.tensor(TUTORIAL_FIDELITIES, dtype=torch.double)[torch.randint(3, (16, 1), generator=g)]
+    from botorch.test_functions.multi_fidelity import AugmentedHartmann
+
+    full = torch.cat([x, s], dim=1)
+    return full, AugmentedHartmann(negate=True)(full).unsqueeze(-1)
+
+
+def ours_run(strategy_name: str, full: torch.Tensor, budget: float, discrete: bool, seed: int):
+    """Our strategy from the same initial data until it has spent ``budget`` beyond it."""
+    levels = list(TUTORIAL_FIDELITIES) if discrete else None
+    problem = mfbo.problems.get("augmented-hartmann", levels=levels)
+    strategy = make(strategy_name, problem, seed=seed)
+    names = list(problem.space)
+    for row in full.tolist():
+        config = dict(zip(names, row[:6]))
+        strategy.add_observation(config, row[6], problem.evaluate(config, row[6]))
+    spent, times, sizes = 0.0, [], []
+    while spent < budget:
+        start = time.perf_counter()
+        trial = strategy.ask()
+        times.append(time.perf_counter() - start)
+        sizes.append(len(strategy.history))
+        obs = problem.evaluate(trial.config, trial.fidelity)
+        start = time.perf_counter()
+        strategy.tell(trial, obs)
+        times[-1] += time.perf_counter() - start
+        spent += obs.cost
+    rec = strategy.recommend()
+    return times, sizes, spent, problem.target_value(rec) - problem.optimum
+
+
+def part1(seeds: int, iterations: int, variants: list[str], strategies: list[str]) -> None:
+    optimum = 3.32237  # max of the negated AugmentedHartmann at s = 1
+    for variant in variants:
+        discrete = variant == "discrete"
+        print(f"\n## Part 1 ({variant} fidelity): BoTorch tutorial qMFKG (q=4) vs ours, {seeds} seeds, {iterations} tutorial iterations\n")
+        rows = {}
+        for seed in range(seeds):
+            full, obj = initial_data(seed, discrete)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                times, sizes, spent, rec = tutorial_run(full, obj, iterations, discrete, seed)
+            from botorch.test_functions.multi_fidelity import AugmentedHartmann
+
+            value = float(AugmentedHartmann(negate=True)(torch.cat([rec, torch.ones(1, dtype=torch.double)]).unsqueeze(0)))
+            rows.setdefault("tutorial", []).append((np.sum(times) / (4 * len(times)), np.mean(times), optimum - value, spent, sizes))
+            for name in strategies:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t, n, s, regret = ours_run(name, full, spent, discrete, seed)
+                rows.setdefault(name, []).append((np.sum(t) / len(t), np.mean(t), regret, s, n))
+        ref = np.mean([r[0] for r in rows["tutorial"]])
+        print("| method | s per suggested point | s per step | ratio to tutorial (per point) | final inference regret (median) | cost spent |")
+        print("|---|---|---|---|---|---|")
+        for name, rs in rows.items():
+            per_point = np.mean([r[0] for r in rs])
+            print(f"| {name} | {per_point:.2f} | {np.mean([r[1] for r in rs]):.2f} | {per_point / ref:.3f} | "
+                  f"{np.median([r[2] for r in rs]):.4f} ({', '.join(f'{r[2]:.3g}' for r in rs)}) | {np.mean([r[3] for r in rs]):.1f} |")
+
+
+def part2(sizes: list[int], strategies: list[str], seed: int = 0) -> None:
+    print(f"\n## Part 2: seconds per step (tell + refit + ask) at n observations, AugmentedHartmann, continuous fidelity\n")
+    print("| strategy | " + " | ".join(f"n={n}" for n in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    problem = mfbo.problems.get("augmented-hartmann")
+    rng = np.random.default_rng(seed)
+    for name in strategies:
+        cells = []
+        for n in sizes:
+            strategy = make(name, problem, seed=seed)
+            configs = problem.space.sample(rng, n + 1)
+            fidelities = rng.choice(TUTORIAL_FIDELITIES, size=n + 1)
+            for config, s in zip(configs[:n], fidelities[:n]):
+                strategy.add_observation(config, float(s), problem.evaluate(config, float(s)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = strategy.ask()  # warm-up: first fit from scratch
+                start = time.perf_counter()
+                strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+                strategy.ask()
+                cells.append(time.perf_counter() - start)
+        print(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", type=int, choices=[1, 2], action="append", help="which part(s) to run (default both)")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=3, help="tutorial iterations (q=4 each): n = 16, 20, 24")
+    parser.add_argument("--variants", nargs="+", default=["continuous", "discrete"], choices=["continuous", "discrete"])
+    parser.add_argument("--strategies", nargs="+", default=list(MF_STRATEGIES))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[200, 2000])
+    args = parser.parse_args()
+    torch.set_default_dtype(torch.double)
+    parts = args.part or [1, 2]
+    if 1 in parts:
+        part1(args.seeds, args.iterations, args.variants, args.strategies)
+    if 2 in parts:
+        part2(args.sizes, args.strategies)
+
+
+if __name__ == "__main__":
+    main()

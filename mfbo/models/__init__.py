@@ -1,0 +1,20 @@
+"""Surrogates for multi-fidelity BO: the GP on ``(x, s)``, its robust fitting, and cost models.
+
+- :func:`build_mf_gp`: a BoTorch ``SingleTaskGP`` on ``d + 1`` columns (configuration, then the
+  normalised fidelity) with one of :data:`KERNELS` (:mod:`mfbo.models.kernels`,
+  :mod:`mfbo.models.mf_gp`).
+- :func:`fit_model` / :class:`FitReport`: warm-started, retried, never-raising MAP fitting, on
+  a subset of the data when it is large (:mod:`mfbo.models.fit`).
+- :class:`CostModel`, :class:`KnownCost`, :class:`LearnedCost`: ``X (..., d + 1) -> cost (...)``
+  (:mod:`mfbo.models.cost`).
+
+>>> model = build_mf_gp(train_X, train_Y, kernel="linear-truncated")   # doctest: +SKIP
+>>> report = fit_model(model, seed=0, previous_state=last_state)       # doctest: +SKIP
+"""
+
+from .cost import CostModel, KnownCost, LearnedCost
+from .fit import FitReport, fit_model
+from .kernels import KERNELS
+from .mf_gp import build_mf_gp
+
+__all__ = ["KERNELS", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost"]

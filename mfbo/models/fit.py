@@ -1,0 +1,250 @@
+"""Robust type-II maximum-likelihood fitting of the surrogate's hyperparameters.
+
+:func:`fit_model` maximises the exact log marginal likelihood plus the log hyperprior (MAP, as
+BoTorch's ``fit_gpytorch_mll`` does) with L-BFGS-B, and never raises for numerical trouble:
+
+1. **Warm start**: hyperparameters of the previous step's model (``previous_state``, any
+   ``state_dict``) are loaded where names and shapes match. Only *parameters* are loaded, never
+   buffers or frozen parameters, so the new model keeps its own outcome standardisation,
+   training data and fixed hyperparameters. From a warm start a refit typically takes a few to
+   a few tens of L-BFGS-B iterations instead of ~100 from scratch.
+2. **Retries**: an attempt fails on any exception (``NotPSDError``, ``NanError``, ...), an
+   ``OptimizationWarning`` that BoTorch's default handler treats as a failure (e.g. an abnormal
+   line-search termination; reaching ``maxiter`` or a time-out is not one), or a non-finite
+   loss or hyperparameter. Attempt ``k >= 2`` restarts from the
+   initial hyperparameters with those that have a prior resampled from it (BoTorch's
+   ``sample_all_priors``; the ICM correlations have one), under a raised
+   Cholesky jitter ``1e-6, 1e-4, 1e-2`` (the jitter gpytorch adds when a Cholesky fails; the
+   first attempt uses gpytorch's default, 1e-8 in double). Each attempt is a single
+   ``fit_gpytorch_mll`` attempt, so the retry policy and its randomness are ours:
+   all draws happen under :func:`mfbo.rng.torch_seed_scope` seeded from ``seed``.
+3. **Fallback**: after ``max_attempts`` failures the model gets the ``previous_state``
+   hyperparameters (``"previous"``) or, without them, its initial ones (``"initial"``), and the
+   :class:`FitReport` says so.
+4. **Subset fitting**: with more than ``max_fit_points`` observations the hyperparameters are
+   fitted on a seeded random subset of ``max_fit_points`` of them that always contains the best
+   ``max(1, max_fit_points // 10)`` (largest ``Y``, i.e. lowest value), and then the model
+   conditions on all ``n`` points. Each marginal-likelihood evaluation costs ``O(m^3)`` instead
+   of ``O(n^3)`` and a fit needs ~100 of them, whereas conditioning on all data needs one
+   kernel matrix and Cholesky (~0.6 s at ``n = 2000`` on one loaded core, the Cholesky itself
+   0.07 s). Hyperparameters estimated from ``m = 500``
+   random points are close to the full-data ones for the smooth, low-dimensional kernels used
+   here; the subset keeps the incumbent region in view. This is a deviation from an exact
+   full-data fit, used only when ``n > max_fit_points``.
+
+The model is returned in eval mode, conditioned on all its training data.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.exceptions.errors import ModelFittingError
+from botorch.exceptions.warnings import OptimizationWarning
+from botorch.fit import fit_gpytorch_mll
+from botorch.optim.closures import get_loss_closure
+from botorch.optim.utils import sample_all_priors
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.settings import cholesky_jitter
+from torch import Tensor
+
+from ..rng import torch_seed_scope
+
+__all__ = ["FitReport", "fit_model", "hyperparameters", "load_hyperparameters", "fit_subset", "JITTERS"]
+
+#: Cholesky jitter of attempts 2, 3, 4, ... (attempt 1 uses gpytorch's default); the last repeats.
+JITTERS = (1e-6, 1e-4, 1e-2)
+
+
+@dataclass
+class FitReport:
+    """What :func:`fit_model` did, for the strategy's log.
+
+    Attributes:
+        ok: an attempt succeeded (the marginal-likelihood optimisation converged cleanly).
+        attempts: number of attempts made.
+        jitter: the raised Cholesky jitter of the last attempt made (``None``: gpytorch's default).
+        fallback: ``None``; ``"previous"`` (``previous_state`` reloaded) or ``"initial"`` (the
+            model's initial hyperparameters) when every attempt failed.
+        n_fit: the number of points the hyperparameters were fitted on.
+        message: a one-line human-readable summary.
+    """
+
+    ok: bool
+    attempts: int
+    jitter: float | None
+    fallback: str | None
+    n_fit: int
+    message: str
+
+
+def hyperparameters(model: torch.nn.Module) -> dict[str, Tensor]:
+    """Detached copies of ``model``'s parameters (the raw hyperparameters), by name."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def load_hyperparameters(model: torch.nn.Module, state: dict[str, Tensor]) -> list[str]:
+    """Load the entries of ``state`` that name a trainable parameter of ``model`` with the same
+    shape and are finite; buffers (outcome transforms, priors, training data) and frozen
+    parameters (``requires_grad=False``, fixed by construction) are never loaded.
+    Returns the names loaded."""
+    loaded = []
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            value = state.get(name)
+            if isinstance(value, Tensor) and value.shape == p.shape and torch.isfinite(value).all():
+                p.copy_(value.to(p))
+                loaded.append(name)
+    return loaded
+
+
+def fit_subset(Y: Tensor, m: int, rng: np.random.Generator) -> Tensor:
+    """Indices (sorted, ``(m,)``) of the fitting subset of ``n = Y.numel()`` points: the best
+    ``max(1, m // 10)`` by ``Y`` (largest first) plus a uniform random draw of the rest."""
+    n = Y.numel()
+    if n <= m:
+        return torch.arange(n)
+    n_best = max(1, m // 10)
+    order = torch.argsort(Y.reshape(-1), descending=True, stable=True)
+    rest = order[n_best:]
+    pick = torch.as_tensor(rng.choice(rest.numel(), size=m - n_best, replace=False), dtype=torch.long)
+    return torch.sort(torch.cat([order[:n_best], rest[pick]])).values
+
+
+def _attempt(mll: ExactMarginalLogLikelihood, jitter: float | None, maxiter: int) -> tuple[float, int]:
+    """One ``fit_gpytorch_mll`` attempt of at most ``maxiter`` L-BFGS-B iterations; returns the
+    final loss (``-mll`` per point) and the number of iterations.
+
+    Raises on failure: the optimiser's exception (``NotPSDError``, ...), ``ModelFittingError``
+    carrying the failing ``OptimizationWarning`` messages, or ``FloatingPointError`` for
+    non-finite results. (``fit_gpytorch_mll`` rolls the parameters back on its own failures;
+    :func:`fit_model` reloads them before each attempt and on fallback anyway.)"""
+    with warnings.catch_warnings(record=True) as caught, (
+        cholesky_jitter(float_value=jitter, double_value=jitter) if jitter else nullcontext()
+    ):
+        warnings.simplefilter("always")
+        try:
+            iterations = []
+            fit_gpytorch_mll(
+                mll,
+                optimizer_kwargs={"options": {"maxiter": maxiter}, "callback": lambda *_: iterations.append(1)},
+                max_attempts=1,
+                caught_exception_types=(),
+            )
+        except ModelFittingError:
+            reasons = sorted({str(w.message) for w in caught if issubclass(w.category, OptimizationWarning)})
+            raise ModelFittingError("; ".join(reasons) or "the optimiser failed") from None
+        bad = [name for name, p in mll.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise FloatingPointError(f"non-finite hyperparameters {bad}")
+        mll.train()
+        with torch.no_grad():
+            loss = float(get_loss_closure(mll)())
+        mll.eval()
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"non-finite loss {loss}")
+    return loss, len(iterations)
+
+
+def _check_options(**options: int) -> None:
+    for name, value in options.items():
+        low = 0 if name == "seed" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"fit_model: option {name} must be an integer >= {low}, got {value!r}")
+
+
+def fit_model(
+    model,
+    *,
+    seed: int,
+    previous_state: dict | None = None,
+    max_fit_points: int = 500,
+    max_attempts: int = 3,
+    maxiter: int = 200,
+) -> FitReport:
+    """Fit ``model``'s hyperparameters in place; never raises for numerical trouble.
+
+    Args:
+        model: an exact single-output BoTorch GP (e.g. from :func:`mfbo.models.build_mf_gp`).
+        seed: seeds the fitting subset and the random restarts.
+        previous_state: the last step's ``state_dict`` (or any ``name -> tensor`` dict); its
+            matching parameters are the warm start and the fallback.
+        max_fit_points: fit the hyperparameters on at most this many points (see the module
+            docstring); the model always conditions on all of its data.
+        max_attempts: attempts before falling back.
+        maxiter: L-BFGS-B iterations per attempt. Reaching it is not a failure (BoTorch's
+            convention): the fit is close, and the next step's warm start continues from it, so
+            each refit's time stays bounded (the ICM's flat directions can otherwise take
+            hundreds of iterations).
+
+    Returns:
+        A :class:`FitReport`. The model is in eval mode.
+
+    Raises:
+        ValueError: a bad option (not for numerical trouble, which is reported instead).
+    """
+    _check_options(seed=seed, max_fit_points=max_fit_points, max_attempts=max_attempts, maxiter=maxiter)
+    rng = np.random.default_rng(seed)
+    initial = hyperparameters(model)
+    warm = load_hyperparameters(model, previous_state) if previous_state else []
+    start = hyperparameters(model)
+
+    inputs, targets = model.train_inputs, model.train_targets
+    n = targets.shape[-1]
+    subset = n > max_fit_points
+    n_fit = max_fit_points if subset else n
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    errors: list[str] = []
+    ok, loss, iterations, jitter, attempt = False, math.nan, 0, None, 0
+    try:
+        if subset:
+            idx = fit_subset(targets.reshape(-1, n).amax(dim=0), max_fit_points, rng)
+            model.set_train_data(inputs=tuple(x[..., idx, :] for x in inputs), targets=targets[..., idx], strict=False)
+        for attempt in range(1, max_attempts + 1):
+            jitter = None if attempt == 1 else JITTERS[min(attempt - 2, len(JITTERS) - 1)]
+            if attempt == 1:
+                load_hyperparameters(model, start)
+            else:
+                load_hyperparameters(model, initial)
+            try:
+                with torch_seed_scope(rng):
+                    if attempt > 1:
+                        sample_all_priors(model)
+                    loss, iterations = _attempt(mll, jitter, maxiter)
+                ok = True
+                break
+            except Exception as err:  # noqa: BLE001 (any numerical failure must not end the run)
+                errors.append(f"attempt {attempt}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    finally:
+        if subset:
+            model.set_train_data(inputs=inputs, targets=targets, strict=False)
+    fallback = None
+    if not ok:
+        load_hyperparameters(model, initial)
+        fallback = "previous" if warm and load_hyperparameters(model, previous_state) else "initial"
+    model.eval()
+
+    where = f"{n_fit} of {n} points" if subset else f"{n} points"
+    warm_note = f", warm start ({len(warm)} hyperparameters)" if warm else ""
+    if ok:
+        jit = f", Cholesky jitter {jitter:g}" if jitter else ""
+        cap = " (maxiter reached)" if iterations >= maxiter else ""
+        message = (
+            f"fitted on {where}{warm_note} in attempt {attempt}/{max_attempts}{jit}, "
+            f"{iterations} L-BFGS-B iterations{cap}; -mll/n = {loss:.4g}"
+        )
+        if errors:
+            message += f" (failed: {'; '.join(errors)})"
+    else:
+        message = (
+            f"fit on {where}{warm_note} failed {attempt} times ({'; '.join(errors)}); "
+            f"fell back to the {'previous step' if fallback == 'previous' else 'initial'} hyperparameters"
+        )
+    return FitReport(ok=ok, attempts=attempt, jitter=jitter, fallback=fallback, n_fit=n_fit, message=message)

@@ -1,0 +1,361 @@
+"""Multi-fidelity GP Bayesian optimisation: one strategy, five cost-aware acquisitions.
+
+Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.base.Acquisition`:
+
+1. **Initial design** (see :func:`initial_design`): a nested scrambled-Sobol design whose
+   fidelities are spread so that the cheap levels dominate; it spends ``init_fraction`` of the
+   run's budget (10 % by default), charged like any other trial.
+2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel selectable), fitted
+   to all successful observations at every fidelity with ``Y = -value`` (BoTorch maximises;
+   mfbo minimises: the sign flips here and only here). Fitting is warm-started from the last
+   step's hyperparameters and never ends the run (:func:`mfbo.models.fit_model`); a fallback is
+   written to the trial log as a note.
+3. **Cost model**: the problem's known cost when it depends on the fidelity alone
+   (:class:`~mfbo.models.KnownCost`), else a GP on log-cost learned from the observed costs
+   (:class:`~mfbo.models.LearnedCost`). ``cost_model="known" | "learned" | "auto"``.
+4. **Acquisition**: proposes ``q`` points ``(x, s)`` jointly, per unit cost, aware of pending
+   trials; with ``q > 1`` the batch is queued and handed out by successive asks.
+5. **Recommendation**: the argmax of the posterior mean of ``-value`` at the target fidelity
+   over the evaluated configurations and one optimised candidate ("inference regret", the
+   quantity multi-fidelity papers report).
+
+All tensors are float64; all randomness comes from the strategy's seeded generator.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any, ClassVar
+
+import gpytorch
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..acquisition import MultiFidelityEI, MultiFidelityGIBBON, MultiFidelityKG, MultiFidelityMES, MultiFidelityUCB
+from ..acquisition.base import Acquisition, AcquisitionContext
+from ..acquisition.optimize import optimize_joint
+from ..models import KERNELS, CostModel, KnownCost, LearnedCost, build_mf_gp, fit_model
+from ..rng import draw_seed, torch_seed_scope
+from ..space import Fidelity
+from .base import Strategy
+
+__all__ = [
+    "MultiFidelityGPStrategy", "MFKGStrategy", "MFMESStrategy", "MFGIBBONStrategy", "MFEIStrategy", "MFUCBStrategy",
+    "MULTI_FIDELITY_STRATEGIES", "initial_design", "DESIGN_LEVELS_CONTINUOUS", "COST_MODELS",
+]
+
+DTYPE = torch.double
+#: Exact Cholesky solves up to this many points (GPyTorch's default, 800, would switch larger
+#: problems to conjugate gradients, which is slower and less accurate at these sizes).
+MAX_CHOLESKY_SIZE = 10_000
+#: Normalised fidelities at which the initial design samples a continuous fidelity.
+DESIGN_LEVELS_CONTINUOUS = (0.0, 0.25, 0.5, 0.75, 1.0)
+COST_MODELS = ("auto", "known", "learned")
+
+
+def initial_design(level_costs: list[float], design_budget: float | None, min_points: int) -> list[int]:
+    """How many design points each fidelity level gets (levels in increasing order).
+
+    The design budget is split equally between the levels, so a level gets
+    ``n_l = floor(share / cost_l)`` points and the cheap levels dominate (a level too expensive
+    for its share gets none). The target always gets at least one point, and if the design has
+    fewer than ``min_points`` points the cheapest level is topped up; on tiny budgets this can
+    exceed the design budget (the loop charges every point all the same). Configurations come
+    from one Sobol sequence, level ``l`` taking its first ``n_l`` points, and no level gets more
+    points than the cheapest: the design is *nested* (every configuration run at a higher level
+    also ran at the cheapest one), which is what lets the GP learn the correlation between
+    fidelities (Kennedy & O'Hagan 2000).
+
+    Without a budget (``design_budget=None``, e.g. a bare ask/tell loop) the counts are
+    proportional to ``1 / cost`` with ``min_points`` points in all.
+
+    >>> initial_design([0.1, 0.325, 1.0], design_budget=3.0, min_points=4)
+    [10, 3, 1]
+    """
+    costs = np.asarray(level_costs, dtype=float)
+    if design_budget is None:
+        weights = (1 / costs) / np.sum(1 / costs)
+        counts = np.floor(weights * min_points).astype(int)
+    else:
+        counts = np.floor(design_budget / len(costs) / costs + 1e-9).astype(int)
+    counts[-1] = max(counts[-1], 1)
+    if counts.sum() < min_points:
+        counts[0] += min_points - counts.sum()
+    counts = np.minimum(counts, counts[0])  # nested in the cheapest level's configurations
+    return counts.tolist()
+
+
+class MultiFidelityGPStrategy(Strategy):
+    """GP on ``(x, s)`` plus a cost-aware acquisition; see the module docstring.
+
+    Options (besides the acquisition's own, listed by ``mfbo list strategies``):
+        kernel: one of :data:`mfbo.models.KERNELS` (default ``"linear-truncated"``; ``"icm"``
+            needs a discrete fidelity).
+        cost_model: ``"auto"`` (known if the problem states a fidelity-only cost, else
+            learned), ``"known"`` or ``"learned"``.
+        q: batch size of each acquisition step.
+        init_fraction: share of the budget spent on the initial design, in ``(0, 1)``.
+        min_init: the least number of initial design points (default ``d + 2``).
+        max_fit_points: hyperparameters are fitted on at most this many points (a seeded
+            subset), the GP then conditions on all data (see :func:`mfbo.models.fit_model`).
+    """
+
+    name = "mf-gp"
+    acquisition_class: ClassVar[type[Acquisition]]
+
+    def __init__(
+        self,
+        space,
+        fidelity: Fidelity | None = None,
+        *,
+        seed: int = 0,
+        problem=None,
+        kernel: str = "linear-truncated",
+        cost_model: str = "auto",
+        q: int = 1,
+        init_fraction: float = 0.1,
+        min_init: int | None = None,
+        max_fit_points: int = 500,
+        **acquisition_options: Any,
+    ) -> None:
+        super().__init__(space, fidelity, seed=seed, problem=problem)
+        if fidelity is None:
+            raise ValueError(f"strategy {self.name!r} needs a problem with a fidelity; use 'gp-ei' for single-fidelity problems")
+        if kernel not in KERNELS:
+            raise ValueError(f"strategy {self.name!r}: option kernel must be one of {list(KERNELS)}, got {kernel!r}")
+        if kernel == "icm" and not fidelity.is_discrete:
+            raise ValueError(f"strategy {self.name!r}: kernel 'icm' needs a discrete fidelity, but {fidelity!r} is continuous")
+        if cost_model not in COST_MODELS:
+            raise ValueError(f"strategy {self.name!r}: option cost_model must be one of {list(COST_MODELS)}, got {cost_model!r}")
+        if int(q) < 1:
+            raise ValueError(f"strategy {self.name!r}: option q must be an integer >= 1, got {q!r}")
+        if not 0 < float(init_fraction) < 1:
+            raise ValueError(f"strategy {self.name!r}: option init_fraction must be in (0, 1), got {init_fraction!r}")
+        if min_init is not None and int(min_init) < 2:
+            raise ValueError(f"strategy {self.name!r}: option min_init must be an integer >= 2, got {min_init!r}")
+        if int(max_fit_points) < 10:
+            raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {max_fit_points!r}")
+        self.kernel = kernel
+        self.q = int(q)
+        self.init_fraction = float(init_fraction)
+        self.min_init = space.dim + 2 if min_init is None else int(min_init)
+        self.max_fit_points = int(max_fit_points)
+        self.acquisition = self.acquisition_class(**acquisition_options)
+        self.cost_model_option = cost_model
+        self._known_cost = self._make_known_cost(cost_model)
+        if fidelity.is_discrete:
+            grid = fidelity.grid()
+            self._levels = torch.tensor([fidelity.normalize(v) for v in grid], dtype=DTYPE)
+            self._design_levels = [float(s) for s in self._levels] if len(grid) <= 8 else None
+        else:
+            self._levels = None
+            self._design_levels = list(DESIGN_LEVELS_CONTINUOUS)
+        if self._design_levels is None:  # many integer levels (epochs 1..100): a geometric subset
+            self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
+        self._design: list[tuple[dict[str, Any], Any]] | None = None
+        self._queue: list[tuple[dict[str, Any], Any]] = []
+        self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
+        self._last_hyperparameters: dict[str, Tensor] | None = None
+        self._recommendation: tuple[int, dict[str, Any] | None] | None = None
+
+    # Options ---------------------------------------------------------------------------------
+    @classmethod
+    def option_signature(cls):
+        own = super().option_signature()
+        own.pop("acquisition_options", None)
+        params = inspect.signature(cls.acquisition_class.__init__).parameters
+        extra = {n: p for n, p in params.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        return {**own, **extra}
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "kernel": self.kernel, "cost_model": self.cost_model_option, "q": self.q,
+            "init_fraction": self.init_fraction, "min_init": self.min_init,
+            "max_fit_points": self.max_fit_points, **self.acquisition.options(),
+        }
+
+    # Cost -----------------------------------------------------------------------------------
+    def _make_known_cost(self, mode: str) -> KnownCost | None:
+        if mode == "learned":
+            return None
+        try:
+            if self.problem is None:
+                raise ValueError("the strategy was built from a bare space, so no problem states a cost")
+            return KnownCost.from_problem(self.problem)
+        except ValueError as err:
+            if mode == "known":
+                raise ValueError(f"strategy {self.name!r}: cost_model='known' is not possible: {err}") from None
+            return None
+
+    def _level_costs(self, levels: list[float]) -> list[float]:
+        if self._known_cost is not None:
+            X = torch.zeros(len(levels), self.space.dim + 1, dtype=DTYPE)
+            X[:, -1] = torch.tensor(levels, dtype=DTYPE)
+            return self._known_cost(X).tolist()
+        return [0.05 + 0.95 * s for s in levels]  # no cost known yet: assume cost grows with s
+
+    # Encoding ----------------------------------------------------------------------------------
+    def _encode(self, config: dict[str, Any], fidelity: Any) -> np.ndarray:
+        return np.append(self.space.encode(config), self.fidelity.normalize(fidelity))
+
+    def _decode(self, row: Tensor) -> tuple[dict[str, Any], Any]:
+        row = row.detach().numpy()
+        return self.space.decode(row[:-1]), self.fidelity.denormalize(float(row[-1]))
+
+    def _project(self, X: Tensor) -> Tensor:
+        flat = X.detach().reshape(-1, self.space.dim).numpy()
+        return torch.as_tensor(self.space.round_trip(flat), dtype=DTYPE).reshape(X.shape)
+
+    # Design ---------------------------------------------------------------------------------------
+    def _build_design(self) -> list[tuple[dict[str, Any], Any]]:
+        levels = self._design_levels
+        design_budget = None if self.budget is None else self.init_fraction * self.budget
+        counts = initial_design(self._level_costs(levels), design_budget, self.min_init)
+        sobol = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=draw_seed(self.rng))
+        configs = self.space.decode_many(sobol.draw(max(counts), dtype=DTYPE).numpy())
+        design = []
+        for s, n in zip(levels, counts):  # cheapest level first
+            value = self.fidelity.denormalize(s)
+            design.extend((configs[i], value) for i in range(n))
+        return design
+
+    # Model ------------------------------------------------------------------------------------------
+    def _data(self) -> tuple[Tensor, Tensor, Tensor]:
+        done = self.successes()
+        X = torch.as_tensor(np.array([self._encode(t.config, t.fidelity) for t, _ in done]), dtype=DTYPE)
+        Y = -torch.tensor([[o.value] for _, o in done], dtype=DTYPE)
+        costs = torch.tensor([o.cost for _, o in done], dtype=DTYPE)
+        return X.reshape(-1, self.space.dim + 1), Y.reshape(-1, 1), costs
+
+    def _ready(self) -> bool:
+        """The model phase has begun: the design is used up and two evaluations succeeded."""
+        return self._design is not None and not self._design and len(self.successes()) >= 2
+
+    def _surrogate(self):
+        """``(model, X, Y, cost_model)`` fitted on all successes; refitted when the history grew."""
+        n = len(self.history)
+        if self._state is not None and self._state[0] == n:
+            return self._state[1:]
+        X, Y, costs = self._data()
+        model = build_mf_gp(X, Y, kernel=self.kernel, fidelities=self._levels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = fit_model(model, seed=draw_seed(self.rng), previous_state=self._last_hyperparameters, max_fit_points=self.max_fit_points)
+        if not report.ok or report.fallback:
+            self.note(f"GP fit: {report.message}")
+        self._last_hyperparameters = {k: v.detach().clone() for k, v in model.state_dict().items() if "train" not in k}
+        if self._known_cost is not None:
+            cost = self._known_cost
+        else:
+            cost = LearnedCost(X, costs, seed=draw_seed(self.rng))
+        self._state = (n, model, X, Y, cost)
+        return self._state[1:]
+
+    def _observe(self, trial, observation) -> None:
+        if self._ready():  # refit here, so that the loop times it as the tell's overhead
+            with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+                self._surrogate()
+
+    # Ask --------------------------------------------------------------------------------------------
+    def _suggest(self) -> tuple[dict[str, Any], Any]:
+        if self._design is None:  # skipped when add_observation supplied enough data already
+            self._design = self._build_design() if len(self.successes()) < self.min_init else []
+        if self._design:
+            return self._design.pop(0)
+        if self._queue:
+            return self._queue.pop(0)
+        if not self._ready():  # the design failed too often for a model: keep sampling cheaply
+            return self.space.sample(self.rng), self.fidelity.denormalize(self._design_levels[0])
+        with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+            return self._propose()
+
+    def _propose(self) -> tuple[dict[str, Any], Any]:
+        model, X, Y, cost = self._surrogate()
+        pending = [self._encode(t.config, t.fidelity) for t in self.pending.values()]
+        with torch_seed_scope(self.rng) as seed, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx = AcquisitionContext(
+                model=model, cost=cost, dim=self.space.dim, fidelities=self._levels, train_X=X, train_Y=Y,
+                X_pending=torch.as_tensor(np.array(pending), dtype=DTYPE) if pending else None,
+                seed=seed, project=self._project,
+                options={"budget": self.budget, "spent": sum(o.cost for _, o in self.history)},
+            )
+            batch = self.acquisition.propose(ctx, self.q)
+        points = [self._decode(row) for row in batch]
+        self._queue.extend(points[1:])
+        return points[0]
+
+    # Recommend --------------------------------------------------------------------------------------
+    def recommend(self) -> dict[str, Any] | None:
+        """Argmax of the target-fidelity posterior mean of ``-value`` over the evaluated
+        configurations and one candidate optimised for it (best observed during the design)."""
+        if not self._ready():
+            return super().recommend()
+        n = len(self.history)
+        if self._recommendation is None or self._recommendation[0] != n:
+            with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+                self._recommendation = (n, self._posterior_argmax())
+        return self._recommendation[1]
+
+    def _posterior_argmax(self) -> dict[str, Any]:
+        model, X, Y, _ = self._surrogate()
+        configs = np.unique(X[:, :-1].numpy(), axis=0)
+        candidates = torch.cat([torch.as_tensor(configs, dtype=DTYPE), torch.ones(len(configs), 1, dtype=DTYPE)], dim=-1)
+
+        def mean_at_target(Z: Tensor) -> Tensor:  # (b, 1, d + 1) -> (b,)
+            Z = torch.cat([Z[..., :-1], torch.ones_like(Z[..., -1:])], dim=-1)
+            return model.posterior(Z).mean.reshape(Z.shape[0])
+
+        with torch_seed_scope(self.rng) as seed, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ctx = AcquisitionContext(
+                model=model, cost=lambda Z: torch.ones(Z.shape[:-1], dtype=DTYPE), dim=self.space.dim,
+                fidelities=None, train_X=X, train_Y=Y, X_pending=None, seed=seed, project=self._project,
+            )
+            best, _ = optimize_joint(mean_at_target, ctx, num_restarts=2, raw_samples=64, fixed_s=1.0, extra_starts=candidates)
+            candidates = torch.cat([candidates, best])
+            with torch.no_grad():
+                means = model.posterior(candidates.unsqueeze(1)).mean.reshape(-1)
+        config, _ = self._decode(candidates[int(torch.argmax(means))])
+        return config
+
+
+
+class MFKGStrategy(MultiFidelityGPStrategy):
+    """Multi-fidelity knowledge gradient per unit cost (:class:`~mfbo.acquisition.MultiFidelityKG`)."""
+
+    name = "mf-kg"
+    acquisition_class = MultiFidelityKG
+
+
+class MFMESStrategy(MultiFidelityGPStrategy):
+    """Multi-fidelity max-value entropy search per unit cost (:class:`~mfbo.acquisition.MultiFidelityMES`)."""
+
+    name = "mf-mes"
+    acquisition_class = MultiFidelityMES
+
+
+class MFGIBBONStrategy(MultiFidelityGPStrategy):
+    """GIBBON lower bound of MF-MES per unit cost, q > 1 (:class:`~mfbo.acquisition.MultiFidelityGIBBON`)."""
+
+    name = "mf-gibbon"
+    acquisition_class = MultiFidelityGIBBON
+
+
+class MFEIStrategy(MultiFidelityGPStrategy):
+    """Augmented expected improvement per unit cost (:class:`~mfbo.acquisition.MultiFidelityEI`)."""
+
+    name = "mf-ei"
+    acquisition_class = MultiFidelityEI
+
+
+class MFUCBStrategy(MultiFidelityGPStrategy):
+    """BOCA / MF-GP-UCB (:class:`~mfbo.acquisition.MultiFidelityUCB`)."""
+
+    name = "mf-ucb"
+    acquisition_class = MultiFidelityUCB
+
+
+MULTI_FIDELITY_STRATEGIES = (MFKGStrategy, MFMESStrategy, MFGIBBONStrategy, MFEIStrategy, MFUCBStrategy)

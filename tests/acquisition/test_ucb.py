@@ -1,0 +1,231 @@
+"""Tests of BOCA (``mf-ucb``, Kandasamy et al. 2017): the UCB step and the fidelity rule."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from botorch.acquisition.analytic import UpperConfidenceBound
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP, SingleTaskMultiFidelityGP
+from botorch.models.transforms import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from mfbo.acquisition.base import AcquisitionContext
+from mfbo.acquisition.ei import ExactGPMoments, PosteriorMoments
+from mfbo.acquisition.ucb import MultiFidelityUCB
+
+DTYPE = torch.double
+FAST = {"num_restarts": 4, "raw_samples": 64, "maxiter": 100}
+
+
+def cost(X: torch.Tensor) -> torch.Tensor:
+    return 0.1 + 0.9 * X[..., -1] ** 2
+
+
+def f(X: torch.Tensor) -> torch.Tensor:
+    return torch.sin(2 * math.pi * X[..., 0])
+
+
+def g(X: torch.Tensor) -> torch.Tensor:  # orthogonal to f on [0, 1]
+    return torch.cos(2 * math.pi * X[..., 0])
+
+
+def fitted(model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    return model
+
+
+def context(X, Y, fidelities=None, model=None, X_pending=None) -> AcquisitionContext:
+    model = model if model is not None else fitted(SingleTaskGP(X, Y, outcome_transform=Standardize(1)))
+    return AcquisitionContext(
+        model=model, cost=cost, dim=X.shape[-1] - 1, fidelities=fidelities, train_X=X, train_Y=Y,
+        X_pending=X_pending, seed=0, project=lambda x: x,
+    )
+
+
+def design(lows, highs):
+    """1-D configurations observed at ``s = 0`` and at the target."""
+    return torch.tensor([[x, 0.0] for x in lows] + [[x, 1.0] for x in highs], dtype=DTYPE)
+
+
+def step(acq: MultiFidelityUCB, ctx: AcquisitionContext):
+    moments = acq.moments(ctx)
+    beta = acq.beta_t(ctx)
+    x = acq.select_x(moments, ctx, beta)
+    return x, acq.fidelity_rule(moments, ctx, x, beta)
+
+
+@pytest.fixture(scope="module")
+def correlated_ctx():
+    """Few points, the cheap fidelity equals the target; the UCB maximiser x = 0.25 unexplored."""
+    X = design([0.05, 0.45, 0.55, 0.7, 0.95], [0.5, 0.85])
+    return context(X, f(X).unsqueeze(-1))
+
+
+# ------------------------------------------------------------------------------------------------
+# The two steps
+# ------------------------------------------------------------------------------------------------
+def test_x_step_is_the_argmax_of_the_target_ucb(correlated_ctx):
+    ctx = correlated_ctx
+    acq = MultiFidelityUCB(**FAST)
+    beta = acq.beta_t(ctx)
+    x = acq.select_x(acq.moments(ctx), ctx, beta)
+    assert x.shape == (1, 2) and x[0, 1].item() == 1.0
+    grid = torch.stack([torch.linspace(0, 1, 4001, dtype=DTYPE), torch.ones(4001, dtype=DTYPE)], -1).unsqueeze(-2)
+    ucb = UpperConfidenceBound(ctx.model, beta=beta)  # BoTorch: mean + sqrt(beta) * std
+    with torch.no_grad():
+        values = ucb(grid)
+        at_x = ucb(x.unsqueeze(0))
+    assert abs(x[0, 0].item() - grid[int(values.argmax()), 0, 0].item()) < 2e-3
+    assert at_x.item() >= values.max().item() - 1e-8
+
+
+def test_beta_schedule_and_override(correlated_ctx):
+    ctx = correlated_ctx
+    n, d = ctx.train_X.shape[0], ctx.dim
+    assert MultiFidelityUCB().beta_t(ctx) == pytest.approx(0.5 * d * math.log(2 * d * (n + 1) + 1))
+    pending = context(ctx.train_X, ctx.train_Y, model=ctx.model, X_pending=torch.rand(3, 2, dtype=DTYPE))
+    assert MultiFidelityUCB().beta_t(pending) == pytest.approx(0.5 * d * math.log(2 * d * (n + 4) + 1))
+    assert MultiFidelityUCB(beta=2.5).beta_t(ctx) == 2.5
+
+
+def test_information_gap_of_the_linear_truncated_fidelity_kernel():
+    """For BoTorch's LinearTruncatedFidelityKernel the prior correlation of s = 0 with the target
+    is exactly 1/sqrt(2) (whatever the hyperparameters), so ξ(0) = 1/sqrt(2) and ξ(1) = 0; ξ is
+    read from the model's prior, not from a kernel-specific formula."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(10, 2, generator=gen, dtype=DTYPE)
+    model = fitted(SingleTaskMultiFidelityGP(X, f(X).unsqueeze(-1), data_fidelities=[1], outcome_transform=Standardize(1)))
+    ctx = context(X, f(X).unsqueeze(-1), model=model)
+    acq = MultiFidelityUCB(grid_size=11)
+    rule = acq.fidelity_rule(acq.moments(ctx), ctx, torch.tensor([0.3, 1.0], dtype=DTYPE), beta=4.0)
+    assert rule.xi[0].item() == pytest.approx(1 / math.sqrt(2), abs=1e-6)
+    assert rule.xi[-1].item() == pytest.approx(0.0, abs=1e-6)
+    assert (rule.xi[:-1] > 0).all() and (rule.tau > 0).all() and (rule.tau <= 1 + 1e-9).all()
+
+
+def test_fidelity_rule_is_the_papers(correlated_ctx):
+    """Z_t = {z: λ(z) < λ(z•), τ > γ = ξ (λ/λ•)^q, ξ >= β^{-1/2} max ξ}; z_t its cheapest member."""
+    ctx = correlated_ctx
+    acq = MultiFidelityUCB(grid_size=21)
+    beta = 3.0
+    rule = acq.fidelity_rule(acq.moments(ctx), ctx, torch.tensor([0.25, 1.0], dtype=DTYPE), beta)
+    q = 1 / (1 + 1 + 2)
+    assert torch.allclose(rule.gamma, rule.xi * (rule.cost / cost(torch.ones(1, 2, dtype=DTYPE))) ** q)
+    expected = (rule.cost < rule.cost[-1]) & (rule.tau > rule.gamma) & (rule.xi >= rule.xi.max() / math.sqrt(beta))
+    assert torch.equal(rule.eligible, expected) and expected.any()
+    assert rule.chosen == rule.s[expected][rule.cost[expected].argmin()].item()
+    # γ scales with the threshold option: a huge threshold leaves only the target
+    assert MultiFidelityUCB(threshold=1e6).fidelity_rule(acq.moments(ctx), ctx, torch.tensor([0.25]), beta).chosen == 1.0
+    # and the exponent option replaces q
+    rule_q = MultiFidelityUCB(grid_size=21, cost_exponent=2.0).fidelity_rule(acq.moments(ctx), ctx, torch.tensor([0.25]), beta)
+    assert torch.allclose(rule_q.gamma, rule.xi * (rule.cost / rule.cost[-1]) ** 2.0)
+
+
+def test_generic_and_fast_moments_give_the_same_rule(correlated_ctx):
+    ctx = correlated_ctx
+    acq = MultiFidelityUCB(grid_size=11)
+    x = torch.tensor([0.3, 1.0], dtype=DTYPE)
+    pending = torch.tensor([[0.32, 0.0]], dtype=DTYPE)
+    for P in (None, pending):
+        fast = acq.fidelity_rule(ExactGPMoments(ctx.model, P), ctx, x, 4.0)
+        generic = acq.fidelity_rule(PosteriorMoments(ctx.model, P), ctx, x, 4.0)
+        assert torch.allclose(fast.xi, generic.xi, atol=1e-6) and torch.allclose(fast.tau, generic.tau, atol=1e-5)
+    # a pending low-fidelity point nearby shrinks τ at s = 0 and leaves the prior (ξ) alone
+    before = acq.fidelity_rule(ExactGPMoments(ctx.model), ctx, x, 4.0)
+    after = acq.fidelity_rule(ExactGPMoments(ctx.model, pending), ctx, x, 4.0)
+    assert after.tau[0] < 0.5 * before.tau[0]
+    assert torch.allclose(after.xi, before.xi)
+
+
+# ------------------------------------------------------------------------------------------------
+# Behaviour
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fidelities", [None, torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE)])
+def test_a_cheap_perfectly_correlated_fidelity_is_used_early(correlated_ctx, fidelities):
+    ctx = context(correlated_ctx.train_X, correlated_ctx.train_Y, fidelities, model=correlated_ctx.model)
+    x, rule = step(MultiFidelityUCB(**FAST), ctx)
+    assert abs(x[0, 0].item() - 0.25) < 0.1
+    assert rule.xi[0] < 0.5  # the model learnt that s hardly matters
+    assert rule.chosen == 0.0
+    candidate = MultiFidelityUCB(**FAST).propose(ctx)
+    assert candidate[0, 1].item() == 0.0
+
+
+def test_an_uncorrelated_explored_fidelity_leaves_the_target():
+    """The cheap level is an unrelated function (ξ ≈ 1), already well sampled (τ small): the
+    threshold γ ≈ (λ/λ•)^q is far above τ, so BOCA queries the target."""
+    X = design([i / 11 for i in range(12)], [0.1, 0.5, 0.6, 0.9])
+    Y = torch.where(X[:, 1] > 0.5, f(X), g(X)).unsqueeze(-1)
+    ctx = context(X, Y, torch.tensor([0.0, 1.0], dtype=DTYPE))
+    x, rule = step(MultiFidelityUCB(**FAST), ctx)
+    assert rule.xi[0] > 0.9 and rule.tau[0] < rule.gamma[0]
+    assert rule.chosen == 1.0
+    assert MultiFidelityUCB(**FAST).propose(ctx)[0, 1].item() == 1.0
+    # the same design with a correlated cheap level: ξ small, the rule is much more permissive
+    ctx_corr = context(X, f(X).unsqueeze(-1), torch.tensor([0.0, 1.0], dtype=DTYPE))
+    _, rule_corr = step(MultiFidelityUCB(**FAST), ctx_corr)
+    assert rule_corr.gamma[0] < 0.1 * rule.gamma[0]
+
+
+def test_discrete_fidelities_return_levels():
+    gen = torch.Generator().manual_seed(1)
+    levels = torch.tensor([0.0, 0.4, 1.0], dtype=DTYPE)
+    X = torch.rand(10, 3, generator=gen, dtype=DTYPE)
+    X[:, -1] = levels[torch.randint(3, (10,), generator=gen)]
+    Y = (-((X[:, :2] - 0.4) ** 2).sum(-1)).unsqueeze(-1)
+    batch = MultiFidelityUCB(**FAST).propose(context(X, Y, levels), q=3)
+    assert batch.shape == (3, 3)
+    assert all(float(s) in levels.tolist() for s in batch[:, -1])
+
+
+def test_pending_points_change_the_suggestion(correlated_ctx):
+    acq = MultiFidelityUCB(**FAST)
+    first = acq.propose(correlated_ctx)
+    ctx = context(correlated_ctx.train_X, correlated_ctx.train_Y, model=correlated_ctx.model, X_pending=first)
+    second = acq.propose(ctx)
+    assert abs(second[0, 0] - first[0, 0]).item() > 1e-2
+    batch = acq.propose(correlated_ctx, q=2)
+    assert torch.allclose(batch, torch.cat([first, second]))
+
+
+# ------------------------------------------------------------------------------------------------
+# Options
+# ------------------------------------------------------------------------------------------------
+def test_options_and_defaults():
+    acq = MultiFidelityUCB()
+    assert acq.name == "mf-ucb"
+    assert acq.options() == {
+        "beta": None, "threshold": 1.0, "cost_exponent": None, "grid_size": 101,
+        "num_restarts": 10, "raw_samples": 512, "maxiter": 200,
+    }
+    ctx = AcquisitionContext(
+        model=None, cost=cost, dim=2, fidelities=None, train_X=torch.rand(4, 3, dtype=DTYPE),
+        train_Y=torch.rand(4, 1, dtype=DTYPE), X_pending=None, seed=0, project=lambda x: x,
+    )
+    assert len(MultiFidelityUCB(grid_size=7).fidelity_candidates(ctx)) == 7
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("beta", 0.0, "> 0"),
+        ("beta", -1, "> 0"),
+        ("threshold", float("inf"), "> 0"),
+        ("cost_exponent", 0, "> 0"),
+        ("grid_size", 1, ">= 2"),
+        ("num_restarts", 0, ">= 1"),
+        ("raw_samples", "64", ">= 1"),
+        ("maxiter", 0, ">= 1"),
+    ],
+)
+def test_bad_options_name_the_option_value_and_allowed_values(option, value, allowed):
+    with pytest.raises(ValueError) as err:
+        MultiFidelityUCB(**{option: value})
+    message = str(err.value)
+    assert "mf-ucb" in message and option in message and repr(value) in message and allowed in message

@@ -1,0 +1,118 @@
+"""Cost models: KnownCost tabulates a problem's fidelity-only cost (exact at levels, close on a
+continuous axis, refuses unknown or config-dependent costs); LearnedCost recovers a cost curve."""
+
+import numpy as np
+import pytest
+import torch
+
+from mfbo import Fidelity, Float, Problem, Space, problems
+from mfbo.models import CostModel, KnownCost, LearnedCost
+
+DT = torch.double
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny GPs: torch's thread pool only adds overhead, badly so on a shared 2-core machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def inputs(s, d, seed=0):
+    """``(len(s), d + 1)`` inputs with random configurations and fidelity column ``s``."""
+    s = torch.as_tensor(s, dtype=DT)
+    x = torch.rand(s.numel(), d, generator=torch.Generator().manual_seed(seed), dtype=DT)
+    return torch.cat([x, s.reshape(-1, 1)], dim=-1)
+
+
+def test_known_cost_is_exact_at_the_levels_of_a_discrete_fidelity():
+    problem = problems.get("quadratic-ladder")
+    cost = KnownCost.from_problem(problem)
+    assert isinstance(cost, CostModel) and cost.kind == "known"
+    d = problem.space.dim
+    s = torch.tensor([problem.fidelity.normalize(level) for level in problem.fidelity.grid()], dtype=DT)
+    assert torch.equal(cost(inputs(s, d)), 0.1 * torch.arange(1.0, 6.0, dtype=DT))
+    # between levels: linear (0.1 * level is linear in s = (level - 1) / 4), slope 0.4 in s
+    X = inputs([0.1, 0.6, 0.9], d).requires_grad_(True)
+    c = cost(X)
+    assert torch.allclose(c, 0.1 * (1 + 4 * X[:, -1].detach()))
+    c.sum().backward()
+    assert torch.allclose(X.grad[:, -1], torch.full((3,), 0.4, dtype=DT)) and (X.grad[:, :-1] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["quadratic-ladder", "forrester", "mfhartmann3-good"])
+def test_known_cost_matches_the_problem_at_every_level(name):
+    problem = problems.get(name)
+    cost = KnownCost.from_problem(problem)
+    levels = problem.fidelity.grid()
+    s = torch.tensor([problem.fidelity.normalize(v) for v in levels], dtype=DT)
+    config = problem.space.sample(np.random.default_rng(1))
+    expected = torch.tensor([problem.cost(config, v) for v in levels], dtype=DT)
+    assert torch.allclose(cost(inputs(s, problem.space.dim)), expected, rtol=1e-12)
+
+
+def test_known_cost_is_close_on_a_continuous_fidelity_and_keeps_batch_shapes():
+    problem = problems.get("hartmann3")
+    cost = KnownCost.from_problem(problem, grid_size=65)
+    s = torch.linspace(0, 1, 1001, dtype=DT)
+    c = cost(inputs(s, 3))
+    assert (c - (0.1 + 0.9 * s**2)).abs().max() < 1e-4  # 0.9 h^2 / 8 with h = 1/64
+    knots = torch.linspace(0, 1, 65, dtype=DT)
+    assert torch.allclose(cost(inputs(knots, 3)), 0.1 + 0.9 * knots**2, rtol=1e-12)
+    X = torch.rand(4, 3, 4, dtype=DT)
+    assert cost(X).shape == (4, 3)
+    assert cost(torch.tensor([0.5, 0.5, 0.5, 2.0], dtype=DT)) == pytest.approx(1.0)  # clamped beyond the axis
+
+
+def test_known_cost_refuses_problems_without_a_fidelity_or_a_stated_cost():
+    space = Space(x=Float(0.0, 1.0))
+    with pytest.raises(ValueError, match="has no fidelity"):
+        KnownCost.from_problem(Problem.from_function(lambda c: c["x"], space, name="plain"))
+    no_cost = Problem.from_function(lambda c, z: c["x"], space, Fidelity("z", 0.0, 1.0), name="nocost")
+    with pytest.raises(ValueError, match=r"'nocost' does not state its cost \(problem.cost returned None\)"):
+        KnownCost.from_problem(no_cost)
+
+
+def test_known_cost_refuses_a_config_dependent_cost():
+    class ConfigCost(Problem):
+        def cost(self, config, fidelity=None):
+            return 0.1 + config["x"] * fidelity
+
+    problem = ConfigCost("configcost", Space(x=Float(0.0, 1.0)), Fidelity("z", 0.0, 1.0))
+    with pytest.raises(ValueError, match="depends on the configuration.*LearnedCost"):
+        KnownCost.from_problem(problem)
+
+
+def test_known_cost_validates_its_table():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        KnownCost(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="> 0"):
+        KnownCost(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 2.0]))
+
+
+def test_learned_cost_recovers_a_known_curve():
+    d, n = 2, 40
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.random((n, d + 1)), dtype=DT)
+    costs = (0.1 + 0.9 * X[:, -1] ** 2) * torch.as_tensor(np.exp(0.02 * rng.standard_normal(n)), dtype=DT)
+    model = LearnedCost(X, costs, seed=0)
+    assert model.kind == "learned" and model.report.ok
+    s = torch.linspace(0, 1, 21, dtype=DT)
+    Xt = inputs(s, d, seed=1).requires_grad_(True)
+    pred = model(Xt)
+    truth = 0.1 + 0.9 * s**2
+    assert pred.shape == (21,) and (pred > 0).all()
+    assert ((pred.detach() - truth).abs() / truth).max() < 0.1
+    pred.sum().backward()
+    assert torch.isfinite(Xt.grad).all() and (Xt.grad[:, -1] > 0).all()  # cost grows with s
+    assert model(Xt.detach().reshape(3, 7, d + 1)).shape == (3, 7)
+
+
+def test_learned_cost_rejects_bad_costs():
+    X = torch.rand(5, 3, dtype=DT)
+    with pytest.raises(ValueError, match="costs finite and > 0"):
+        LearnedCost(X, torch.tensor([1.0, 2.0, 0.0, 1.0, 1.0], dtype=DT))
+    with pytest.raises(ValueError, match=r"train_X must be \(n, d \+ 1\) and costs \(n,\)"):
+        LearnedCost(X, torch.ones(4, dtype=DT))

@@ -1,0 +1,216 @@
+"""build_mf_gp: every kernel builds, fits, predicts with gradients, interpolates, fantasizes;
+the BoTorch-derived kernels match BoTorch's SingleTaskMultiFidelityGP; ICM structure and errors."""
+
+import pytest
+import torch
+from botorch.models import SingleTaskMultiFidelityGP
+from botorch.sampling import SobolQMCNormalSampler
+
+from mfbo.models import KERNELS, build_mf_gp, fit_model
+from mfbo.models.kernels import NearestLevelIndexKernel, matern_with_dim_scaled_prior
+
+DT = torch.double
+D = 2
+LEVELS = torch.tensor([0.0, 0.5, 1.0], dtype=DT)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny GPs: torch's thread pool only adds overhead, badly so on a shared 2-core machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def objective(X):
+    """A smooth 2-D function with a fidelity-dependent bias (value; Y = -value)."""
+    x, s = X[..., :D], X[..., -1]
+    return torch.sin(5 * x[..., 0]) + x[..., 1] ** 2 + 0.3 * (1 - s) * x[..., 0]
+
+
+def data(n=14, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, D + 1, generator=g, dtype=DT)
+    X[:, -1] = LEVELS[torch.randint(0, 3, (n,), generator=g)]
+    return X, -objective(X).unsqueeze(-1)
+
+
+@pytest.fixture(scope="module", params=KERNELS)
+def fitted(request):
+    X, Y = data()
+    model = build_mf_gp(X, Y, kernel=request.param, fidelities=LEVELS)
+    report = fit_model(model, seed=0)
+    return request.param, model, X, Y, report
+
+
+def test_fit_succeeds_and_leaves_eval_mode(fitted):
+    _, model, X, _, report = fitted
+    assert report.ok and report.fallback is None and report.n_fit == X.shape[0]
+    assert not model.training
+
+
+def test_posterior_shapes_and_gradients(fitted):
+    kernel, model, _, _, _ = fitted
+    Xt = torch.rand(4, 3, D + 1, dtype=DT, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    post = model.posterior(Xt)
+    assert post.mean.shape == (4, 3, 1) and post.variance.shape == (4, 3, 1)
+    assert (post.variance > 0).all()
+    (post.mean.sum() + post.variance.sum()).backward()
+    grad = Xt.grad
+    assert torch.isfinite(grad).all()
+    assert (grad[..., :D].abs() > 0).any()
+    if kernel == "icm":  # piecewise constant in s
+        assert (grad[..., -1] == 0).all()
+    else:
+        assert (grad[..., -1].abs() > 0).any()
+
+
+def test_interpolates_training_data(fitted):
+    _, model, X, Y, _ = fitted
+    with torch.no_grad():
+        post = model.posterior(X)
+    assert (post.mean - Y).abs().max() < 0.1 * Y.std()
+    assert post.variance.sqrt().max() < 0.1 * Y.std()
+
+
+def test_fantasize_and_condition_on_observations(fitted):
+    _, model, X, _, _ = fitted
+    Xnew = torch.tensor([[0.3, 0.7, 1.0], [0.8, 0.2, 0.5]], dtype=DT)
+    fant = model.fantasize(Xnew.expand(3, 2, D + 1), SobolQMCNormalSampler(torch.Size([4]), seed=0))
+    Xt = torch.rand(3, 5, D + 1, dtype=DT)
+    with torch.no_grad():
+        post = fant.posterior(Xt)
+        assert post.mean.shape == (4, 3, 5, 1) and torch.isfinite(post.mean).all()
+        # fantasizing an observation at Xnew removes most of the variance there
+        var_before = model.posterior(Xnew).variance
+        var_after = fant.posterior(Xnew.expand(3, 2, D + 1)).variance
+        assert (var_after < 0.5 * var_before + 1e-6).all()
+        # conditioning on y_new pulls the posterior towards it and shrinks the variance there
+        prior = model.posterior(Xnew)
+        y_new = prior.mean + 3 * prior.variance.sqrt()
+        cond = model.condition_on_observations(Xnew, y_new).posterior(Xnew)
+        assert ((cond.mean - y_new).abs() < 0.5 * (prior.mean - y_new).abs()).all()
+        assert (cond.variance < 0.5 * prior.variance).all()
+
+
+def _log_prior(model, skip=()):
+    return sum(
+        prior.log_prob(closure(module)).sum()
+        for name, module, prior, closure, _ in model.named_priors()
+        if not any(k in name for k in skip)
+    )
+
+
+@pytest.mark.parametrize("kernel", ["linear-truncated", "exp-decay", "downsampling"])
+def test_matches_botorch_single_task_multi_fidelity_gp(kernel):
+    """Same covariance and priors as BoTorch's model at the same hyperparameters (except the
+    linear-truncated power, which we fix at 1)."""
+    X, Y = data(8)
+    ours = build_mf_gp(X, Y, kernel=kernel)
+    if kernel == "linear-truncated":
+        theirs = SingleTaskMultiFidelityGP(X, Y, data_fidelities=[D])
+        rename = lambda name: name.replace("covar_module.base_kernel.", "covar_module.base_kernel.kernels.0.")  # noqa: E731
+    else:
+        fid = {"iteration_fidelity": D} if kernel == "exp-decay" else {"data_fidelities": [D]}
+        theirs = SingleTaskMultiFidelityGP(
+            X, Y, linear_truncated=False, covar_module=matern_with_dim_scaled_prior(list(range(D)), D), **fid
+        )
+        rename = lambda name: name  # noqa: E731
+    theirs_params = dict(theirs.named_parameters())
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in ours.named_parameters():  # random hyperparameters, copied into BoTorch's model
+            if p.requires_grad:
+                p.copy_(0.5 + torch.rand(p.shape, generator=g, dtype=DT))
+            theirs_params[rename(name)].copy_(p)
+    assert len(theirs_params) == len(dict(ours.named_parameters()))
+    Xt = torch.rand(6, D + 1, generator=g, dtype=DT)
+    assert torch.allclose(ours.covar_module(Xt).to_dense(), theirs.covar_module(Xt).to_dense())
+    assert torch.allclose(_log_prior(ours), _log_prior(theirs, skip=("power_prior",) if kernel == "linear-truncated" else ()))
+
+
+def test_linear_truncated_power_is_fixed_at_one_and_the_kernel_is_psd():
+    X, Y = data(8)
+    model = build_mf_gp(X, Y, kernel="linear-truncated")
+    kernel = model.covar_module.base_kernel
+    assert kernel.power.item() == pytest.approx(1.0) and not kernel.raw_power.requires_grad
+    fit_model(model, seed=0)
+    assert kernel.power.item() == pytest.approx(1.0)
+    # constant x, dense s: the fidelity factor alone decides definiteness
+    Z = torch.cat([torch.full((40, D), 0.3, dtype=DT), torch.linspace(0, 1, 40, dtype=DT).unsqueeze(-1)], -1)
+    with torch.no_grad():
+        assert torch.linalg.eigvalsh(model.covar_module(Z).to_dense()).min() > -1e-10
+        kernel.power = torch.full_like(kernel.power, 0.5)  # what BoTorch's learned power can reach
+        assert torch.linalg.eigvalsh(model.covar_module(Z).to_dense()).min() < -1e-6
+
+
+@pytest.mark.parametrize("fitted", ["icm"], indirect=True)
+def test_icm_covariance_structure(fitted):
+    _, model, _, _, _ = fitted
+    kx, kb = model.covar_module.kernels
+    assert isinstance(kb, NearestLevelIndexKernel)
+    B = kb.covar_matrix.detach()
+    assert torch.allclose(B, B.T) and (torch.linalg.eigvalsh(B) > 0).all()
+    assert B[-1, -1] == pytest.approx(1.0)  # unit scale at the target level
+    corr = B / torch.outer(B.diag().sqrt(), B.diag().sqrt())
+    assert (corr >= 0).all()
+    x = torch.tensor([[0.2, 0.4]], dtype=DT)
+    with torch.no_grad():
+        kxx = kx(torch.cat([x, torch.zeros(1, 1, dtype=DT)], -1)).to_dense()
+        for i, j in [(0, 0), (0, 2), (1, 2)]:
+            # a fidelity near a level is mapped to that level
+            a = torch.cat([x, LEVELS[i].reshape(1, 1) + 0.01], -1)
+            b = torch.cat([x, LEVELS[j].reshape(1, 1) - 0.01], -1)
+            assert torch.allclose(model.covar_module(a, b).to_dense(), kxx * B[i, j])
+
+
+def test_icm_rank_option():
+    X, Y = data(8)
+    model = build_mf_gp(X, Y, kernel="icm", fidelities=LEVELS, icm_rank=1)
+    assert model.covar_module.kernels[1].covar_factor.shape == (3, 1)
+    assert build_mf_gp(X, Y, kernel="icm", fidelities=LEVELS).covar_module.kernels[1].covar_factor.shape == (3, 2)
+    with pytest.raises(ValueError, match=r"icm_rank.*\[1, 3\].*5"):
+        build_mf_gp(X, Y, kernel="icm", fidelities=LEVELS, icm_rank=5)
+
+
+def test_icm_rejects_continuous_fidelity():
+    X, Y = data(8)
+    with pytest.raises(ValueError, match=r"'icm' needs a discrete fidelity.*fidelities=None.*continuous"):
+        build_mf_gp(X, Y, kernel="icm", fidelities=None)
+    X[0, -1] = 0.3
+    with pytest.raises(ValueError, match=r"'icm'.*levels \[0.0, 0.5, 1.0\].*0.3"):
+        build_mf_gp(X, Y, kernel="icm", fidelities=LEVELS)
+
+
+def test_downsampling_rejects_fidelity_above_target():
+    X, Y = data(8)
+    X[0, -1] = 1.2
+    with pytest.raises(ValueError, match=r"'downsampling'.*s <= 1.*1.2"):
+        build_mf_gp(X, Y, kernel="downsampling")
+
+
+def test_unknown_kernel_names_the_option_and_the_choices():
+    X, Y = data(8)
+    with pytest.raises(ValueError, match="kernel") as err:
+        build_mf_gp(X, Y, kernel="rbf")
+    assert "'rbf'" in str(err.value) and all(k in str(err.value) for k in KERNELS)
+
+
+def test_bad_data_shapes():
+    X, Y = data(8)
+    with pytest.raises(ValueError, match=r"train_Y must have shape \(n, 1\)"):
+        build_mf_gp(X, Y[:5])
+    with pytest.raises(ValueError, match=r"train_X must have shape \(n, d \+ 1\)"):
+        build_mf_gp(X[:, :1], Y)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_build_is_deterministic_and_leaves_torch_rng_alone(kernel):
+    X, Y = data(8)
+    state = torch.get_rng_state()
+    a = build_mf_gp(X, Y, kernel=kernel, fidelities=LEVELS)
+    b = build_mf_gp(X, Y, kernel=kernel, fidelities=LEVELS)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert na == nb and torch.equal(pa, pb)

@@ -1,0 +1,162 @@
+"""The multi-fidelity GP strategies: design, fidelity choice, pending trials, recommendation."""
+
+import math
+
+import numpy as np
+import pytest
+
+import mfbo
+from mfbo import Fidelity, Float, Problem, Space
+from mfbo.strategies import make, names
+from mfbo.strategies.mf_gp import initial_design
+
+MF = ("mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
+
+
+def bowl(x):
+    return (x - 0.3) ** 2 + 0.1 * math.sin(9 * x)
+
+
+def one_d_problem(low_fidelity: str):
+    """x in [0, 1], z in [0, 1], cost 0.05 + 0.95 z^2, target value bowl(x).
+
+    'perfect': f(x, z) = bowl(x) at every z (a free lunch: cheap = exact);
+    'unrelated': below the target the value is a smooth function unrelated to the target's.
+    """
+
+    def fn(config, z):
+        x = config["x"]
+        if low_fidelity == "perfect" or z == 1.0:
+            return bowl(x)
+        return math.cos(11 * x + 1.0)  # a smooth function unrelated to the target
+
+    # the unrelated source is a separate information source: two levels, not a continuum
+    fidelity = Fidelity("z", 0.0, 1.0) if low_fidelity == "perfect" else Fidelity("z", levels=[0.0, 1.0])
+    return Problem.from_function(
+        fn, Space(x=Float(0.0, 1.0)), fidelity, cost=lambda z: 0.05 + 0.95 * z**2,
+        name=f"bowl-{low_fidelity}", target_value=lambda c: bowl(c["x"]), optimum=min(bowl(x) for x in np.linspace(0, 1, 100001)),
+    )
+
+
+def test_registered():
+    assert set(MF) <= set(names())
+    opts = mfbo.strategies.option_names("mf-kg")
+    assert {"kernel", "cost_model", "q", "init_fraction"} <= set(opts)
+
+
+@pytest.mark.parametrize(
+    "costs, budget, expected",
+    [([0.1, 0.325, 1.0], 3.0, [10, 3, 1]), ([0.05, 1.0], 1.0, [10, 1]), ([0.5, 1.0], 0.5, [2, 1])],
+)
+def test_initial_design_counts(costs, budget, expected):
+    assert initial_design(costs, budget, min_points=3) == expected
+
+
+def test_initial_design_is_nested_and_cheap_levels_dominate():
+    problem = mfbo.problems.get("hartmann3")
+    strategy = make("mf-ei", problem, seed=0)
+    strategy.set_budget(30.0)
+    design = [strategy.ask()]
+    design += [strategy.ask() for _ in range(len(strategy._design))]
+    assert len(design) == 11  # [6, 3, 1, 0, 1] points at s = 0, .25, .5, .75, 1
+    fids = [t.fidelity for t in design]
+    assert fids == sorted(fids) and fids.count(0.0) > fids.count(1.0) >= 1
+    top = {tuple(t.config.values()) for t in design if t.fidelity == 1.0}
+    bottom = {tuple(t.config.values()) for t in design if t.fidelity == 0.0}
+    assert top <= bottom  # nested
+    assert sum(problem.cost(t.config, t.fidelity) for t in design) <= 0.1 * 30.0 + 1e-9  # init_fraction of the budget
+
+
+@pytest.mark.parametrize("name", ["mf-kg", "mf-mes"])
+def test_perfectly_correlated_cheap_fidelity_is_exploited(name):
+    result = mfbo.minimize(one_d_problem("perfect"), name, budget=4.0, seed=0)
+    model_phase = result.trials[3:]  # after the design ([2, 0, 0, 0, 1] points)
+    assert sum(t.fidelity < 0.5 for t in model_phase) >= 0.75 * len(model_phase)
+    assert result.regret < 0.01
+
+
+@pytest.mark.parametrize("name", ["mf-kg", "mf-mes"])
+def test_uncorrelated_cheap_fidelity_is_abandoned(name):
+    result = mfbo.minimize(one_d_problem("unrelated"), name, budget=5.0, seed=0)
+    model_phase = result.trials[3:]  # after the design
+    at_target = sum(t.cost for t in model_phase if t.fidelity == 1.0)
+    assert at_target >= 0.7 * sum(t.cost for t in model_phase)
+    assert all(t.fidelity == 1.0 for t in result.trials[-2:])  # it ends at the target
+    assert result.regret < 0.05
+
+
+@pytest.mark.parametrize("name", MF)
+def test_every_strategy_runs_and_recommends_a_target_optimum(name):
+    result = mfbo.minimize(one_d_problem("perfect"), name, budget=5.0, seed=1)
+    assert result.recommendation is not None and result.regret < 0.05
+    assert all(0.0 <= t.fidelity <= 1.0 for t in result.trials)
+
+
+@pytest.mark.parametrize("name", ["mf-kg", "mf-ei"])
+def test_pending_trials_get_distinct_suggestions(name):
+    problem = mfbo.problems.get("currin")
+    strategy = make(name, problem, seed=0)
+    strategy.set_budget(20.0)
+    while strategy._design is None or strategy._design:
+        trial = strategy.ask()
+        strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+    batch = [strategy.ask() for _ in range(3)]
+    points = [tuple(t.config.values()) + (t.fidelity,) for t in batch]
+    assert len(set(points)) == 3
+
+
+def test_batches_q_greater_than_one():
+    problem = mfbo.problems.get("currin")
+    result = mfbo.minimize(problem, "mf-gibbon", budget=4.0, seed=0, strategy_options={"q": 3})
+    assert len(result.trials) >= 6
+
+
+def test_discrete_fidelities_stay_on_levels_and_icm_works():
+    problem = mfbo.problems.get("quadratic-ladder")
+    for kernel in ("linear-truncated", "icm"):
+        result = mfbo.minimize(problem, "mf-ei", budget=3.0, seed=0, strategy_options={"kernel": kernel})
+        assert {t.fidelity for t in result.trials} <= {1, 2, 3, 4, 5}
+
+
+def test_learned_cost_model_is_used_when_the_cost_is_only_observed():
+    def fn(config, z):
+        return bowl(config["x"]), 0.05 + 0.95 * z**2  # cost reported, not declared
+
+    problem = Problem.from_function(fn, Space(x=Float(0.0, 1.0)), Fidelity("z", 0.0, 1.0), target_value=lambda c: bowl(c["x"]), optimum=-0.0657)
+    strategy = make("mf-ei", problem, seed=0)
+    assert strategy._known_cost is None
+    with pytest.raises(ValueError, match="cost_model='known' is not possible"):
+        make("mf-ei", problem, cost_model="known")
+    result = mfbo.minimize(problem, strategy, budget=3.0)
+    assert result.recommendation is not None
+
+
+def test_fit_survives_constant_outcomes():
+    problem = Problem.from_function(lambda c, z: 1.0, Space(x=Float(0, 1)), Fidelity("z", 0.0, 1.0), cost=lambda z: 0.1 + z)
+    result = mfbo.minimize(problem, "mf-kg", budget=3.0, seed=0)
+    assert all(t.status == "ok" for t in result.trials)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"kernel": "rbf"}, r"option kernel must be one of \['linear-truncated'"),
+        ({"cost_model": "magic"}, r"option cost_model must be one of \['auto', 'known', 'learned'\]"),
+        ({"q": 0}, r"option q must be an integer >= 1"),
+        ({"init_fraction": 1.5}, r"option init_fraction must be in \(0, 1\)"),
+        ({"kernel": "icm"}, r"kernel 'icm' needs a discrete fidelity"),
+    ],
+)
+def test_option_errors(options, match):
+    with pytest.raises(ValueError, match=match):
+        make("mf-kg", mfbo.problems.get("currin"), **options)
+
+
+def test_single_fidelity_problem_is_refused():
+    with pytest.raises(ValueError, match="needs a problem with a fidelity; use 'gp-ei'"):
+        make("mf-ei", Problem.from_function(lambda c: c["x"], Space(x=Float(0, 1))))
+
+
+def test_same_seed_same_trials():
+    runs = [mfbo.minimize("currin", "mf-ei", budget=2.5, seed=4) for _ in range(2)]
+    assert [(t.config, t.fidelity, t.value) for t in runs[0].trials] == [(t.config, t.fidelity, t.value) for t in runs[1].trials]
