@@ -62,7 +62,7 @@ def tutorial_run(train_x: torch.Tensor, train_obj: torch.Tensor, iterations: int
     utility = InverseCostWeightedUtility(cost_model=cost_model)
 
     def project(X):
-        return project_to_target_fidelity(X=X, target_fidelities={6: 1.0})
+        return project_to_target_fidelity(X=X, d=7, target_fidelities={6: 1.0})
 
     def fit(x, y):
         model = SingleTaskMultiFidelityGP(x, y, outcome_transform=Standardize(m=1), data_fidelities=[6])
@@ -189,8 +189,12 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["continuous", "discrete"], choices=["continuous", "discrete"])
     parser.add_argument("--strategies", nargs="+", default=list(MF_STRATEGIES))
     parser.add_argument("--sizes", nargs="+", type=int, default=[200, 2000])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for everything (reference and ours alike)")
     args = parser.parse_args()
     torch.set_default_dtype(torch.double)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch threads: {torch.get_num_threads()}")
     parts = args.part or [1, 2]
     if 1 in parts:
         part1(args.seeds, args.iterations, args.variants, args.strategies)

@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import mfbo
 from mfbo.cli import run_file_name
@@ -33,8 +34,9 @@ FAMILIES = ("forrester", "currin", "park", "borehole", "hartmann6", "augmented-h
 STRATEGIES = ("random", "gp-ei", "mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
 
 
-def one_run(job: tuple[str, str, int, float, str]) -> tuple[str, str, int, float]:
-    problem_name, strategy, seed, evals, out = job
+def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, float]:
+    problem_name, strategy, seed, evals, out, threads = job
+    torch.set_num_threads(threads)
     path = Path(out) / run_file_name(problem_name, strategy, seed)
     if path.exists() and mfbo.runlog.read_run(path).complete:
         return problem_name, strategy, seed, 0.0  # already done: resume for free
@@ -97,11 +99,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--evals", type=float, default=30, help="budget in target-fidelity evaluations")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
     parser.add_argument("--out", default="results/bench_quality")
     parser.add_argument("--table-only", action="store_true", help="only tabulate the logs already in --out")
     args = parser.parse_args()
     if not args.table_only:
-        jobs = [(p, s, seed, args.evals, args.out) for p in args.problems for s in args.strategies for seed in range(args.seeds)]
+        jobs = [(p, s, seed, args.evals, args.out, args.threads) for p in args.problems for s in args.strategies for seed in range(args.seeds)]
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             for problem, strategy, seed, seconds in pool.map(one_run, jobs):

@@ -72,6 +72,12 @@ def run_file_name(problem: str, strategy: str, seed: int) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)  # an application entry point may set it; the library never does
     options = parse_options(args.option, "--option")
     problem_options = parse_options(args.problem_option, "--problem-option")
     problem = problems.get(args.problem, **problem_options)
@@ -148,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
     p.add_argument("--max-trials", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for this process (1 is often fastest for small GPs on few cores)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("show", help="summarise a run log")

@@ -31,18 +31,21 @@ SKO. The maximiser is found in log space (same argmax, no underflow):
 optimization*, NeurIPS 2023) and ``log α2 = log σ² - log r - log(r + σ_ε)``,
 ``r = sqrt(σ² + σ_ε²)``, which has no cancellation when ``σ_ε ≪ σ``.
 
-Posterior moments (:class:`GPMoments`)
---------------------------------------
+Posterior moments (:class:`~mfbo.acquisition.posterior.GPMoments`)
+------------------------------------------------------------------
 Each step needs the joint posterior of the pair ``[(x, s), (x, 1)]`` (and the noise at
-``(x, s)``) for many ``x``. For an exact single-output GP with a Gaussian likelihood and at most
-a ``Standardize`` outcome transform (BoTorch's ``SingleTaskGP`` family, whatever the kernel),
-:class:`ExactGPMoments` factors ``K + σ_ε² I`` once per step (Cholesky ``L``) and computes
+``(x, s)``) for many ``x``, given the pending points. They come from
+:func:`mfbo.acquisition.posterior.gp_moments`, shared with :mod:`.ucb`: for an exact
+single-output GP with a Gaussian likelihood and at most a ``Standardize`` outcome transform
+(BoTorch's ``SingleTaskGP`` family, whatever the kernel), :class:`~.posterior.ExactGPMoments`
+factors ``K + σ_ε² I`` once per step (Cholesky ``L``, the pending inputs included) and computes
 ``Σ(a, b) = k(a, b) - (L^{-1} k(X, a))^T L^{-1} k(X, b)`` directly, with ``L^{-1}`` formed once:
-one kernel call and one matrix product per batch, ``O(b n^2)``. GPyTorch's batched prediction
-path is several times slower, and iterative (CG) for ``n`` above its ``max_cholesky_size``. The
-fast path is checked against ``model.posterior`` once per step; any other model goes through
-:class:`PosteriorMoments` (``model.posterior``: any single-output BoTorch model with a Gaussian
-posterior). Moments are in the units of ``-value``. :mod:`.ucb` uses the same classes.
+one kernel call and one matrix product per batch, ``O(b n^2)``. That fast path is checked
+against ``model.posterior`` once per step (at midpoints of the training inputs); any other model,
+or one failing the check, goes through :class:`~.posterior.PosteriorMoments` (``model.posterior``
+of the Kriging-believer model: any single-output BoTorch model with a Gaussian posterior).
+Moments are in the units of ``-value``. The maths, the shapes and the fallback are in
+:mod:`mfbo.acquisition.posterior`; option validation is :mod:`mfbo.acquisition.options`.
 
 Optimisation: :func:`~mfbo.acquisition.optimize.optimize_joint` over ``(x, s)`` (continuous
 ``s`` or every discrete level), with ``x**`` as an extra start; ``q > 1``:
@@ -78,265 +81,33 @@ Deviations from Huang et al. (2006)
 
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import gpytorch
 import torch
 from botorch.acquisition.analytic import _log_ei_helper
-from botorch.models.gpytorch import GPyTorchModel
-from botorch.models.model import Model
-from botorch.models.transforms.outcome import Standardize
-from gpytorch.likelihoods import FixedNoiseGaussianLikelihood, GaussianLikelihood
-from gpytorch.models import ExactGP
-from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor
 
 from .base import Acquisition, AcquisitionContext, CostFn
 from .optimize import optimize_joint, sequential_greedy
+from .options import check_float, check_int
+from .posterior import MIN_VAR, ExactGPMoments, GPMoments, PosteriorMoments, gp_moments, kriging_believer
 
 __all__ = [
     "MultiFidelityEI",
     "LogAugmentedEI",
     "AEIFactors",
+    "effective_best",
+    # re-exported from .posterior, where they live
     "GPMoments",
     "ExactGPMoments",
     "PosteriorMoments",
     "gp_moments",
     "kriging_believer",
-    "effective_best",
 ]
 
-#: Variance floor (units of ``-value`` squared), as in BoTorch's analytic acquisitions.
-_MIN_VAR = 1e-12
 #: Smallest correlation kept by ``α1`` (``log α1 ≥ -690``): finite values and gradients.
 _MIN_CORR = 1e-300
-#: Points at which :class:`ExactGPMoments` is checked against ``model.posterior``.
-_CHECK_POINTS = 3
-
-
-# ------------------------------------------------------------------------------------------------
-# Option validation (shared with mf-ucb)
-# ------------------------------------------------------------------------------------------------
-def check_int(acq: str, option: str, value: Any, minimum: int) -> int:
-    """``value`` if it is an integer ``>= minimum``, else a ``ValueError`` naming the option."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"acquisition {acq!r}: option {option} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_float(acq: str, option: str, value: Any, *, minimum: float, strict: bool = False) -> float:
-    """``float(value)`` if it is a finite number ``>= minimum`` (``> minimum`` when ``strict``)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > minimum if strict else value >= minimum)
-    if not ok:
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"acquisition {acq!r}: option {option} must be a finite number {bound}, got {value!r}")
-    return float(value)
-
-
-# ------------------------------------------------------------------------------------------------
-# Posterior moments, with pending points conditioned on by the Kriging believer
-# ------------------------------------------------------------------------------------------------
-def kriging_believer(model: Model, X_pending: Tensor | None) -> Model:
-    """The model conditioned on its own posterior mean at ``X_pending`` (``m x (d + 1)``).
-
-    The Kriging believer (Ginsbourger et al. 2010): the posterior mean is unchanged, the posterior
-    variance shrinks at and around the pending inputs. A ``FixedNoiseGaussianLikelihood`` gets the
-    mean training noise for the believed observations. Returns ``model`` itself when nothing is
-    pending, and warns and returns it when the model cannot be conditioned.
-    """
-    if X_pending is None or not X_pending.numel():
-        return model
-    X_pending = X_pending.to(torch.double).reshape(-1, X_pending.shape[-1])
-    with torch.no_grad():
-        Y = model.posterior(X_pending).mean  # also fills the prediction caches
-    kwargs: dict[str, Tensor] = {}
-    likelihood = getattr(model, "likelihood", None)
-    if isinstance(likelihood, FixedNoiseGaussianLikelihood):  # already in the model's outcome scale
-        kwargs["noise"] = likelihood.noise.mean().expand(Y.shape)
-    try:
-        return model.condition_on_observations(X_pending, Y, **kwargs)
-    except Exception as err:  # noqa: BLE001 - any model-specific failure: degrade, loudly
-        warnings.warn(
-            f"the model cannot be conditioned on pending points ({type(err).__name__}: {err}); they are ignored",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return model
-
-
-class GPMoments:
-    """Moments of the latent GP on ``(x, s)`` inputs after conditioning on pending points, in the
-    units of ``-value``. ``X`` is ``(..., q, d + 1)`` throughout."""
-
-    def joint(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """Posterior mean ``(..., q)`` and covariance ``(..., q, q)``, differentiable in ``X``."""
-        raise NotImplementedError  # abstract
-
-    def noise(self, X: Tensor) -> Tensor:
-        """Observation-noise variance ``(..., q)`` of a new observation at ``X``."""
-        raise NotImplementedError  # abstract
-
-    def prior_and_posterior(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        """Prior covariance ``(k, k)`` and posterior variances ``(k,)`` at ``X (k, d + 1)``, in
-        the same (possibly internal, outcome-transformed) units, without gradients."""
-        raise NotImplementedError  # abstract
-
-
-def _dense(K: Any) -> Tensor:
-    return K.to_dense() if hasattr(K, "to_dense") else K
-
-
-class ExactGPMoments(GPMoments):
-    """Exact moments of a single-output exact GP (Gaussian likelihood, at most a ``Standardize``
-    outcome transform) from its own mean and covariance modules and one Cholesky factor.
-
-    With training inputs ``X (n, D)`` (transformed, as the model stores them in eval mode) and
-    the pending inputs ``P (m, D)`` appended with their believed targets ``μ(P)``, ``N = n + m``:
-    ``L L^T = k(X_N, X_N) + diag(σ_ε²)``, ``α = (L L^T)^{-1}(y_N - m(X_N))``; per call
-    ``μ(a) = m(a) + k(a, X_N) α`` and ``Σ(a, b) = k(a, b) - (L^{-1} k(X_N, a))^T L^{-1} k(X_N, b)``.
-    The outputs are mapped back through the ``Standardize`` transform (``σ_y``, ``m_y``).
-    """
-
-    def __init__(self, model: Model, X_pending: Tensor | None = None) -> None:
-        model.eval()
-        self.model = model
-        transform = getattr(model, "outcome_transform", None)
-        self.offset = float(transform.means.reshape(())) if transform is not None else 0.0
-        self.scale = float(transform.stdvs.reshape(())) if transform is not None else 1.0
-        X, y, lik = model.train_inputs[0], model.train_targets, model.likelihood
-        with torch.no_grad(), gpytorch.settings.lazily_evaluate_kernels(False):
-            if isinstance(lik, FixedNoiseGaussianLikelihood):
-                train_noise = lik.noise.reshape(-1).expand(X.shape[0])
-            else:
-                train_noise = lik.noise.reshape(()).expand(X.shape[0])
-            self.new_noise = train_noise.mean()  # internal units
-            resid = y - model.mean_module(X)
-            L = psd_safe_cholesky(_dense(model.covar_module(X)) + torch.diag(train_noise))
-            alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
-            if X_pending is not None and X_pending.numel():
-                P = model.transform_inputs(X_pending.to(X).reshape(-1, X.shape[-1]))
-                believed = _dense(model.covar_module(P, X)) @ alpha  # μ(P) - m(P)
-                X = torch.cat([X, P])
-                resid = torch.cat([resid, believed])
-                noise = torch.cat([train_noise, self.new_noise.expand(P.shape[0])])
-                L = psd_safe_cholesky(_dense(model.covar_module(X)) + torch.diag(noise))
-                alpha = torch.cholesky_solve(resid.unsqueeze(-1), L).squeeze(-1)
-            # An explicit L^{-1}: per call a matrix product instead of a triangular solve, several
-            # times faster for the few columns of an L-BFGS step (memory-bound at large n).
-            L_inv = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype), upper=False)
-        self.X, self.L_inv, self.alpha = X, L_inv, alpha
-
-    @staticmethod
-    def supports(model: Model) -> bool:
-        """Whether ``model`` is a single-output, non-batched exact GP this class can read."""
-        if not (isinstance(model, GPyTorchModel) and isinstance(model, ExactGP)):
-            return False
-        if getattr(model, "num_outputs", None) != 1 or len(model.train_inputs) != 1 or model.train_inputs[0].dim() != 2:
-            return False
-        lik = model.likelihood
-        if not isinstance(lik, (GaussianLikelihood, FixedNoiseGaussianLikelihood)):
-            return False
-        if type(lik) is GaussianLikelihood and lik.noise.numel() != 1:
-            return False
-        transform = getattr(model, "outcome_transform", None)
-        if transform is not None and not (isinstance(transform, Standardize) and transform.stdvs.numel() == 1):
-            return False
-        return hasattr(model, "covar_module") and hasattr(model, "mean_module")
-
-    def _internal(self, Xt: Tensor) -> tuple[Tensor, Tensor]:
-        """Internal-scale mean ``(..., q)`` and covariance ``(..., q, q)`` at transformed inputs."""
-        batch, q, D = Xt.shape[:-2], Xt.shape[-2], Xt.shape[-1]
-        flat = Xt.reshape(-1, D)
-        with gpytorch.settings.lazily_evaluate_kernels(False):
-            k_aX = _dense(self.model.covar_module(flat, self.X))  # (B q, N)
-            k_aa = _dense(self.model.covar_module(Xt))  # (..., q, q)
-        mean = (self.model.mean_module(flat) + k_aX @ self.alpha).reshape(*batch, q)
-        V = (k_aX @ self.L_inv.T).reshape(*batch, q, -1)  # rows: (L^{-1} k(X_N, a))^T
-        return mean, k_aa - V @ V.transpose(-1, -2)
-
-    def joint(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        mean, cov = self._internal(self.model.transform_inputs(X))
-        return self.offset + self.scale * mean, self.scale**2 * cov
-
-    def noise(self, X: Tensor) -> Tensor:
-        return (self.scale**2 * self.new_noise).expand(X.shape[:-1])
-
-    def prior_and_posterior(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        with torch.no_grad():
-            Xt = self.model.transform_inputs(X)
-            with gpytorch.settings.lazily_evaluate_kernels(False):
-                prior = _dense(self.model.covar_module(Xt))
-            _, cov = self._internal(Xt.unsqueeze(-2))
-        return prior, cov[..., 0, 0]
-
-    def agrees_with_posterior(self, X: Tensor, *, variance: bool) -> bool:
-        """Whether the means (and variances) at ``X (k, d + 1)`` match ``model.posterior`` (of the
-        model *without* pending points: the Kriging believer leaves the mean unchanged, so the
-        mean is always comparable, the variance only when nothing is pending)."""
-        with torch.no_grad(), gpytorch.settings.max_cholesky_size(2**31):  # exact, as here
-            post = self.model.posterior(X)
-            mean, cov = self.joint(X.unsqueeze(-2))
-        scale = self.scale
-        ok = torch.allclose(mean.reshape(-1), post.mean.reshape(-1), rtol=1e-6, atol=1e-8 * scale)
-        if variance:
-            ok &= torch.allclose(cov.reshape(-1), post.variance.reshape(-1), rtol=1e-5, atol=1e-8 * scale**2)
-        return bool(ok)
-
-
-class PosteriorMoments(GPMoments):
-    """The moments from ``model.posterior`` of the Kriging-believer model (any single-output
-    BoTorch model with a Gaussian posterior; slower than :class:`ExactGPMoments`)."""
-
-    def __init__(self, model: Model, X_pending: Tensor | None = None) -> None:
-        self.model = kriging_believer(model, X_pending)
-
-    def joint(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        post = self.model.posterior(X)
-        distribution = getattr(post, "distribution", None)
-        if not hasattr(distribution, "covariance_matrix"):
-            raise TypeError(f"the model's posterior has no joint Gaussian covariance ({type(post).__name__})")
-        return post.mean[..., 0], distribution.covariance_matrix
-
-    def noise(self, X: Tensor) -> Tensor:
-        noisy = self.model.posterior(X, observation_noise=True).variance[..., 0]
-        return (noisy - self.model.posterior(X).variance[..., 0]).clamp_min(0.0)
-
-    def prior_and_posterior(self, X: Tensor) -> tuple[Tensor, Tensor]:
-        # The prior is not part of BoTorch's Model API: read it from an exact GPyTorch model, in
-        # its internal outcome scale, and the posterior from the same GP in the same scale.
-        model = self.model
-        if not isinstance(model, ExactGP):
-            raise TypeError(f"the GP prior is needed and only exact GPyTorch models expose it, got {type(model).__name__}")
-        with torch.no_grad():
-            model.eval()
-            Xt = model.transform_inputs(X)
-            return model.forward(Xt).covariance_matrix, model(Xt).variance
-
-
-def gp_moments(model: Model, X_pending: Tensor | None, train_X: Tensor | None = None) -> GPMoments:
-    """:class:`ExactGPMoments` where the model supports it and reproduces ``model.posterior``
-    (checked at up to 3 midpoints of consecutive ``train_X`` rows, away from the data), else
-    :class:`PosteriorMoments` (with a warning when the check failed)."""
-    if ExactGPMoments.supports(model):
-        moments = ExactGPMoments(model, X_pending)
-        if train_X is None or train_X.shape[0] < 2:
-            return moments
-        k = min(_CHECK_POINTS, train_X.shape[0] - 1)
-        check = (train_X[:k] + train_X[1 : k + 1]).to(torch.double) / 2
-        if moments.agrees_with_posterior(check, variance=X_pending is None or not X_pending.numel()):
-            return moments
-        warnings.warn(
-            f"{type(model).__name__}: the exact-GP fast path does not reproduce model.posterior; "
-            "using model.posterior (slower)",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return PosteriorMoments(model, X_pending)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -354,7 +125,7 @@ def effective_best(moments: GPMoments, X: Tensor, c: float) -> tuple[Tensor, Ten
     configs = torch.unique(_target(X.to(torch.double)), dim=0)
     with torch.no_grad():
         mean, cov = moments.joint(configs.unsqueeze(-2))  # n independent q = 1 batches
-        mean, sd = mean.reshape(-1), cov.reshape(-1).clamp_min(_MIN_VAR).sqrt()
+        mean, sd = mean.reshape(-1), cov.reshape(-1).clamp_min(MIN_VAR).sqrt()
     best = int(torch.argmax(mean - c * sd))
     return mean[best], configs[best : best + 1]
 
@@ -396,8 +167,8 @@ class LogAugmentedEI:
             raise ValueError(f"mf-ei evaluates one point per batch (X of shape batch x 1 x (d + 1)), got {tuple(X.shape)}")
         Xt = _target(X)
         mean, cov = self.moments.joint(torch.cat([X, Xt], dim=-2))  # the candidate and its target twin
-        var_s = cov[..., 0, 0].clamp_min(_MIN_VAR)
-        var_1 = cov[..., 1, 1].clamp_min(_MIN_VAR)
+        var_s = cov[..., 0, 0].clamp_min(MIN_VAR)
+        var_1 = cov[..., 1, 1].clamp_min(MIN_VAR)
         noise = self.moments.noise(X)[..., 0]
         sd_1 = var_1.sqrt()
         log_ei = _log_ei_helper((mean[..., 1] - self.best_f) / sd_1) + sd_1.log()
@@ -438,7 +209,7 @@ class MultiFidelityEI(Acquisition):
 
     def objective(self, ctx: AcquisitionContext) -> tuple[LogAugmentedEI, Tensor]:
         """``(log AEI given the pending points, x** (1, d + 1))`` for this context."""
-        moments = gp_moments(ctx.model, ctx.X_pending, ctx.train_X)
+        moments = gp_moments(ctx.model, ctx.X_pending, ctx.train_X, name=self.name)
         best_f, incumbent = effective_best(moments, ctx.train_X, self.c)
         return LogAugmentedEI(moments, ctx.cost, best_f), incumbent
 

@@ -31,17 +31,21 @@ envelope of the lines sorted by slope, with breakpoints ``c_k``,
 Cost of one evaluation on ``b`` candidates
 ------------------------------------------
 Everything that does not depend on the candidate is computed once per step
-(:class:`_CholeskyPieces`): the Cholesky factor ``L`` of ``K + τ² I`` on the training and
-pending inputs (``N`` rows), ``V_A = L^{-1} k(X, A)``, ``μ_n(A, 1)`` and ``K^{-1}(y - m(X))``.
+(:class:`_CholeskyPieces`, on the shared :class:`~mfbo.acquisition.posterior.ExactGPPosterior`):
+the Cholesky factor ``L`` of ``K + τ² I`` on the training and pending inputs (``N`` rows),
+``V_A = L^{-1} k(X, A)``, ``μ_n(A, 1)`` and ``K^{-1}(y - m(X))``.
 Per call: one kernel evaluation of ``[X; A; (x,1); (x,s)]`` against ``[(x,s); (x,1)]``, one
 triangular solve ``O(b N^2)``, ``Σ_n(A, c) = k(A, c) - V_A^T L^{-1} k(X, c)`` in ``O(b |A| N)``,
 and the envelope: a pruning pass ``O(b |A| G)`` (``G = 16`` grid intervals) that keeps the few
 lines that can be on it, then an exact ``O(b K^2)`` test on those ``K`` (see
 :func:`expected_max_gain`). This fast path reads the exact GP's own pieces (covariance module,
 mean module, Gaussian likelihood, input transform, ``Standardize`` outcome transform); any other
-single-output model goes through :class:`_PosteriorPieces`, which asks ``model.posterior`` for
+single-output model, or one that fails the fast path's check against ``model.posterior`` (at a
+few points of ``A``), goes through :class:`_PosteriorPieces`, which asks ``model.posterior`` for
 the joint covariance of ``[pending; A; (x,1); (x,s)]`` per chunk of candidates (same values,
-about 3 to 5 times slower per call).
+about 3 to 5 times slower per call). The fast path, its check and the fallback are shared with
+``mf-ei`` and ``mf-ucb`` (:mod:`mfbo.acquisition.posterior`); option validation is
+:mod:`mfbo.acquisition.options`.
 
 Scale: the fast path works in the model's internal (standardised) scale and multiplies ``KG``
 by the ``Standardize`` scale ``σ_y`` (``KG`` is scale-equivariant); the generic path works in
@@ -68,8 +72,9 @@ Deviations from the papers
   posterior mean at the pending inputs, with the observation noise (no refit). The mean is
   unchanged, the covariance shrinks near them, so ``KG`` there drops and asynchronous workers
   get distinct suggestions. It is computed as the conditioning of the covariance alone (pending
-  rows in the Cholesky factor, or a Schur complement on the generic path), never through
-  ``condition_on_observations``. The pending configurations also join ``A`` at the target.
+  rows in the Cholesky factor, or a Schur complement on the generic path; both in
+  :mod:`mfbo.acquisition.posterior`), never through ``condition_on_observations``. The pending
+  configurations also join ``A`` at the target.
 - For a ``FixedNoiseGaussianLikelihood`` the noise of the new (and pending) observations is the
   mean of the training noise variances.
 """
@@ -77,21 +82,18 @@ Deviations from the papers
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
 import gpytorch
 import torch
-from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model import Model
-from botorch.models.transforms.outcome import Standardize
-from gpytorch.likelihoods import FixedNoiseGaussianLikelihood, GaussianLikelihood
-from gpytorch.models import ExactGP
 from torch import Tensor
 
 from .base import Acquisition, AcquisitionContext
 from .optimize import optimize_joint, sequential_greedy
+from .options import check_bool, check_int, check_q
+from .posterior import ExactGPPosterior, conditioning_factor, dense, exact_or_generic, jittered_cholesky
 
 __all__ = ["MultiFidelityKG", "KGObjective", "expected_max_gain"]
 
@@ -224,10 +226,6 @@ def _expected_max_gain_rows(a2: Tensor, b2: Tensor) -> Tensor:
 # ------------------------------------------------------------------------------------------------
 # The lines (a, b) for a batch of candidates: two ways to get the posterior pieces
 # ------------------------------------------------------------------------------------------------
-def _dense(K: Any) -> Tensor:
-    return K.to_dense() if hasattr(K, "to_dense") else K
-
-
 class _Pieces:
     """The posterior pieces of one step: ``lines`` maps candidates to the ``KG`` lines.
 
@@ -254,108 +252,57 @@ class _Pieces:
 
 
 class _CholeskyPieces(_Pieces):
-    """Candidate-independent pieces of an exact GP with Gaussian noise, computed once per step.
+    """The lines on the fast exact-GP path: the step's :class:`~.posterior.ExactGPPosterior`
+    (Cholesky factor ``L`` of the training and pending inputs, ``α``; Kriging believer) plus
+    ``V_A = L^{-1} k(X_all, A)`` and ``μ_n(A, 1)``, computed once per step.
 
     Works in the model's internal scale; ``scale`` is the ``Standardize`` standard deviation
-    (1 without outcome transform). Pending inputs enter the covariance (Kriging believer: the
-    posterior mean is unchanged, so the mean uses the training data alone).
+    (1 without outcome transform). Checked against ``model.posterior`` at ``_CHECK_POINTS``
+    points of ``A`` (a ``ValueError`` when it disagrees).
+
+    Per call on ``b`` candidates ``C`` with target twins ``C1``: one kernel call,
+    ``W = L^{-1} k(X_all, [C; C1])`` ``(N, 2b)``, then ``Σ_n(A, C) = k(A, C) - V_A^T W_C``
+    ``(m, b)`` and the diagonals ``Σ_n(c1, c)``, ``Σ_n(c, c)`` ``(b,)``; the slopes are those over
+    ``sqrt(Σ_n(c, c) + τ²)``, the intercepts ``μ_n(A, 1)`` and ``μ_n(c1)``.
 
     Shapes: ``X`` training inputs ``(n, D)``, pending ``(p, D)``, ``N = n + p``; ``A`` ``(m, D)``.
     """
 
+    supports = staticmethod(ExactGPPosterior.supports)
+
     def __init__(self, model: Model, A: Tensor, X_pending: Tensor | None) -> None:
-        model.eval()
-        self.model = model
-        self.scale = float(model.outcome_transform.stdvs.reshape(())) if hasattr(model, "outcome_transform") else 1.0
-        X = model.train_inputs[0]
-        y = model.train_targets
-        lik = model.likelihood
+        self.gp = gp = ExactGPPosterior(model, X_pending, cholesky=jittered_cholesky)
+        self.model, self.scale = model, gp.scale
         with torch.no_grad():
-            if isinstance(lik, FixedNoiseGaussianLikelihood):
-                train_noise = lik.noise.reshape(-1).expand(X.shape[0])
-                self.noise = float(train_noise.mean())
-            else:
-                self.noise = float(lik.noise.reshape(()))
-                train_noise = torch.full((X.shape[0],), self.noise, dtype=X.dtype)
-            n = X.shape[0]
-            if X_pending is not None and X_pending.numel():
-                Xp = model.transform_inputs(X_pending.to(X))
-                X_all = torch.cat([X, Xp])
-                noise_all = torch.cat([train_noise, torch.full((Xp.shape[0],), self.noise, dtype=X.dtype)])
-            else:
-                X_all, noise_all = X, train_noise
-            K = model.covar_module(X_all).to_dense() + torch.diag(noise_all)
-            self.L = _cholesky(K)
-            # The leading n x n block of the factor is the factor of the training block alone.
-            L_n = self.L[:n, :n]
-            resid = (y - model.mean_module(X)).unsqueeze(-1)
-            self.alpha = torch.cholesky_solve(resid, L_n).squeeze(-1)  # K_n^{-1} (y - m(X)), (n,)
-            self.X, self.X_all, self.n = X, X_all, n
-            self.A = model.transform_inputs(A)
-            kXA = model.covar_module(X_all, self.A).to_dense()
-            self.V_A = torch.linalg.solve_triangular(self.L, kXA, upper=False)  # (N, m)
-            self.mu_A = self._mean_t(self.A, kXA[:n].T)  # (m,)
-            self._check(A[:_CHECK_POINTS], kXA[:n, :_CHECK_POINTS])
-
-    def _check(self, Q: Tensor, kXQ: Tensor) -> None:
-        """Raise if these pieces disagree with ``model.posterior`` at the points ``Q`` (``(k, D)``,
-        raw) in mean or variance, e.g. for a model whose ``forward`` is not
-        ``MVN(mean_module(x), covar_module(x))``."""
-        with gpytorch.settings.max_cholesky_size(2**31):  # exact, as here, also for large n
-            post = self.model.posterior(Q)
-        offset = float(self.model.outcome_transform.means.reshape(())) if hasattr(self.model, "outcome_transform") else 0.0
-        Qt = self.model.transform_inputs(Q)
-        W = torch.linalg.solve_triangular(self.L[: self.n, : self.n], kXQ, upper=False)
-        var = self.model.covar_module(Qt, Qt, diag=True) - (W * W).sum(0)
-        mean = self._mean_t(Qt, kXQ.T)
-        ok = torch.allclose(offset + self.scale * mean, post.mean.reshape(-1), rtol=1e-6, atol=1e-8 * self.scale)
-        ok &= torch.allclose(self.scale**2 * var, post.variance.reshape(-1), rtol=1e-5, atol=1e-8 * self.scale**2)
-        if not ok:
-            raise ValueError("the GP pieces do not reproduce model.posterior")
-
-    def _mean_t(self, Xt: Tensor, kXtX: Tensor) -> Tensor:
-        """Internal-scale posterior mean at transformed inputs ``(b, D)`` given ``k(Xt, X) (b, n)``."""
-        return self.model.mean_module(Xt) + kXtX @ self.alpha
+            self.A = gp.transform(A)
+            kXA = dense(model.covar_module(gp.X_all, self.A))
+            self.V_A = gp.whiten(kXA)  # (N, m)
+            self.mu_A = gp.mean(self.A, kXA[: gp.n].T)  # (m,)
+        gp.check(A[:_CHECK_POINTS])
 
     def mean(self, X: Tensor) -> Tensor:
         # internal scale: an increasing affine map of the true one
-        Xt = self.model.transform_inputs(X.reshape(-1, X.shape[-1]))
-        return self._mean_t(Xt, self.model.covar_module(Xt, self.X).to_dense())
+        return self.gp.mean(self.gp.transform(X.reshape(-1, X.shape[-1])))
 
     def _lines(self, C: Tensor, C1: Tensor) -> tuple[Tensor, Tensor]:
-        N, m, b = self.X_all.shape[0], self.A.shape[0], C.shape[0]
-        Xt = self.model.transform_inputs(torch.cat([C, C1]))  # [C; C1], (2b, D)
+        gp = self.gp
+        N, m, b = gp.X_all.shape[0], self.A.shape[0], C.shape[0]
+        Xt = gp.transform(torch.cat([C, C1]))  # [C; C1], (2b, D)
         Ct, C1t = Xt[:b], Xt[b:]
         # One kernel call (gpytorch's per-call overhead dominates at small b):
         # rows [X_all; A; C1; C] against columns [C; C1].
         with gpytorch.settings.lazily_evaluate_kernels(False):
-            K = _dense(self.model.covar_module(torch.cat([self.X_all, self.A, C1t, Ct]), Xt))
-        W = torch.linalg.solve_triangular(self.L, K[:N], upper=False)  # L^{-1} k(X, [C; C1]), (N, 2b)
+            K = dense(self.model.covar_module(torch.cat([gp.X_all, self.A, C1t, Ct]), Xt))
+        W = gp.whiten(K[:N])  # L^{-1} k(X_all, [C; C1]), (N, 2b)
         W_C, W_C1 = W[:, :b], W[:, b:]
         S_AC = K[N : N + m, :b] - self.V_A.T @ W_C  # (m, b)
         S_C1C = torch.diagonal(K[N + m : N + m + b, :b]) - (W_C1 * W_C).sum(0)
         S_CC = torch.diagonal(K[N + m + b :, :b]) - (W_C * W_C).sum(0)
-        sd = torch.sqrt(S_CC.clamp_min(0.0) + self.noise)
+        sd = torch.sqrt(S_CC.clamp_min(0.0) + gp.noise)
         slopes = torch.cat([S_AC.T, S_C1C.unsqueeze(-1)], -1) / sd.unsqueeze(-1)
-        mu_C1 = self._mean_t(C1t, K[: self.n, b:].T)
+        mu_C1 = gp.mean(C1t, K[: gp.n, b:].T)
         intercepts = torch.cat([self.mu_A.expand(b, -1), mu_C1.unsqueeze(-1)], -1)
         return intercepts, slopes
-
-    @staticmethod
-    def supports(model: Model) -> bool:
-        """Whether the model is a single-output, non-batched exact GP this class can read."""
-        if not (isinstance(model, GPyTorchModel) and isinstance(model, ExactGP)):
-            return False
-        if getattr(model, "num_outputs", None) != 1 or len(model.train_inputs) != 1 or model.train_inputs[0].dim() != 2:
-            return False
-        if not isinstance(model.likelihood, (GaussianLikelihood, FixedNoiseGaussianLikelihood)):
-            return False
-        if isinstance(model.likelihood, GaussianLikelihood) and model.likelihood.noise.numel() != 1:
-            return False
-        transform = getattr(model, "outcome_transform", None)
-        if transform is not None and not (isinstance(transform, Standardize) and transform.stdvs.numel() == 1):
-            return False
-        return hasattr(model, "covar_module") and hasattr(model, "mean_module")
 
 
 class _PosteriorPieces(_Pieces):
@@ -364,9 +311,10 @@ class _PosteriorPieces(_Pieces):
 
     Per chunk of candidates, the joint posterior of ``[P; A; C1; C]`` with observation noise
     (``P`` the pending inputs) gives every block; the Kriging believer is the Schur complement
-    on the noisy ``P`` block, ``Σ - Σ_{·P} (Σ_{PP} + τ² I)^{-1} Σ_{P·}``, which leaves the mean
-    unchanged. Observation noise sits on the diagonal only, so the off-diagonal blocks used
-    here are noise-free and the ``C`` diagonal is ``Σ(c, c) + τ²`` as needed.
+    on the noisy ``P`` block, ``Σ - Σ_{·P} (Σ_{PP} + τ² I)^{-1} Σ_{P·}``
+    (:func:`~.posterior.conditioning_factor`), which leaves the mean unchanged. Observation
+    noise sits on the diagonal only, so the off-diagonal blocks used here are noise-free and the
+    ``C`` diagonal is ``Σ(c, c) + τ²`` as needed.
     """
 
     chunk = 64
@@ -385,7 +333,7 @@ class _PosteriorPieces(_Pieces):
         post = self.model.posterior(torch.cat([self.P, self.A, C1, C]), observation_noise=True)
         mean, S = post.mean.reshape(-1)[p:], post.mvn.covariance_matrix
         if p:  # condition on the pending points (Kriging believer)
-            V = torch.linalg.solve_triangular(_cholesky(S[:p, :p]), S[:p, p:], upper=False)
+            V = conditioning_factor(S[:p, :p], S[:p, p:], jittered_cholesky)
             S = S[p:, p:] - V.T @ V
         iA, iC1, iC = slice(0, m), slice(m, m + b), slice(m + b, m + 2 * b)
         S_AC = S[iA, iC]
@@ -394,19 +342,6 @@ class _PosteriorPieces(_Pieces):
         slopes = torch.cat([S_AC.T, S_C1C.unsqueeze(-1)], -1) / sd.unsqueeze(-1)
         intercepts = torch.cat([self.mu_A.expand(b, -1), mean[iC1].unsqueeze(-1)], -1)
         return intercepts, slopes
-
-
-def _cholesky(K: Tensor) -> Tensor:
-    """Lower Cholesky factor, adding jitter (up to ``1e-4`` of the mean diagonal) if needed."""
-    L, info = torch.linalg.cholesky_ex(K)
-    mean_diag = float(K.detach().diagonal().mean())
-    jitter = 1e-10 * mean_diag
-    while int(info) != 0 and jitter < 1e-3 * mean_diag:
-        L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(K.shape[0], dtype=K.dtype))
-        jitter *= 10.0
-    if int(info) != 0:
-        raise RuntimeError("mf-kg: the training covariance is not positive definite, even with jitter")
-    return L
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,12 +372,6 @@ class KGObjective:
         return self.kg(X) / self.ctx.cost(X).reshape(-1)
 
 
-def _check_int(option: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"acquisition 'mf-kg': option {option} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 class MultiFidelityKG(Acquisition):
     """Cost-aware multi-fidelity knowledge gradient at the target fidelity, exact over a
     discretisation (see the module docstring for the maths, the cost and the deviations).
@@ -469,13 +398,11 @@ class MultiFidelityKG(Acquisition):
         maxiter: int = 50,
         warm_start: bool = True,
     ) -> None:
-        self.num_discrete = _check_int("num_discrete", num_discrete, 0)
-        self.num_restarts = _check_int("num_restarts", num_restarts, 1)
-        self.raw_samples = _check_int("raw_samples", raw_samples, 1)
-        self.maxiter = _check_int("maxiter", maxiter, 1)
-        if not isinstance(warm_start, bool):
-            raise ValueError(f"acquisition 'mf-kg': option warm_start must be True or False, got {warm_start!r}")
-        self.warm_start = warm_start
+        self.num_discrete = check_int(self.name, "num_discrete", num_discrete, 0)
+        self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
+        self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)
+        self.maxiter = check_int(self.name, "maxiter", maxiter, 1)
+        self.warm_start = check_bool(self.name, "warm_start", warm_start)
         #: the last step's chosen points ``(q, d + 1)``, the warm starts of the next step.
         self.last_candidates: Tensor | None = None
 
@@ -494,16 +421,9 @@ class MultiFidelityKG(Acquisition):
         pending = ctx.X_pending.to(DTYPE) if ctx.X_pending is not None and ctx.X_pending.numel() else None
         if pending is not None:  # pending configurations are part of the discretisation too
             A = torch.unique(torch.cat([A, ctx.at_target(pending)]), dim=0)
-        if _CholeskyPieces.supports(ctx.model):
-            try:
-                return _CholeskyPieces(ctx.model, A, pending)
-            except (ValueError, RuntimeError, TypeError, AttributeError) as err:
-                warnings.warn(
-                    f"mf-kg: the fast path cannot read {type(ctx.model).__name__} ({err}); using model.posterior",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        return _PosteriorPieces(ctx.model, A, pending)
+        return exact_or_generic(
+            "mf-kg", ctx.model, lambda: _CholeskyPieces(ctx.model, A, pending), lambda: _PosteriorPieces(ctx.model, A, pending)
+        )
 
     def _shared(self, ctx: AcquisitionContext) -> _StepShared:
         """The step's fixed discretisation: evaluated configurations, Sobol configurations and the
@@ -541,8 +461,7 @@ class MultiFidelityKG(Acquisition):
         return candidate
 
     def propose(self, ctx: AcquisitionContext, q: int = 1) -> Tensor:
-        if isinstance(q, bool) or not isinstance(q, int) or q < 1:
-            raise ValueError(f"acquisition 'mf-kg': q must be an integer >= 1, got {q!r}")
+        q = check_q(self.name, q)
         shared = self._shared(ctx)
         chosen = sequential_greedy(lambda c: self._propose_one(c, shared), ctx, q)
         self.last_candidates = chosen.detach().clone()

@@ -107,14 +107,15 @@ explode there.
 Pending points
 --------------
 - ``mf-mes``: the information gain is conditioned on the pending observations ``y_P``. Given
-  ``y_P``, the covariances of ``(y, f_M)`` shrink by known Schur complements, and the mean of
-  ``f_M`` moves by a Gaussian shift of variance ``Var(f_M) - Var(f_M | y_P)`` (the only mean
-  that enters ``γ``), so the average over fantasies ``y_P`` is a one-dimensional Gaussian
-  expectation, done by 16-node Gauss-Hermite quadrature (within about 1% of an average over
-  2048 BoTorch fantasy models next to the pending points, and far closer elsewhere). Where the
+  ``y_P``, the covariances of ``(y, f_M)`` shrink by known Schur complements (the covariance
+  half of the Kriging believer, :func:`mfbo.acquisition.posterior.conditioning_factor`), and the
+  mean of ``f_M`` moves by a Gaussian shift of variance ``Var(f_M) - Var(f_M | y_P)`` (the only
+  mean that enters ``γ``), so the average over fantasies ``y_P`` is a one-dimensional Gaussian
+  expectation, done by 16-node Gauss-Hermite quadrature (within about 1% of an average over 2048
+  BoTorch fantasy models next to the pending points, and far closer elsewhere). Where the
   shift's standard deviation is below 1% of ``sd(f_M | y_P)`` (most of the space, away from the
-  pending points) the unshifted value is used: its relative error is about ``1e-4``. ``q > 1``: sequential greedy,
-  each chosen point becoming pending.
+  pending points) the unshifted value is used: its relative error is about ``1e-4``. ``q > 1``:
+  sequential greedy, each chosen point becoming pending.
 - ``mf-gibbon``: pending points enter the repulsion term as shown above.
 
 Deviations, and differences from BoTorch
@@ -151,6 +152,10 @@ pending or batch points), then, for MF-MES, 72 normal CDF evaluations per (point
 sample, fantasy node) with ``γ < 8``, in blocks that bound memory. Sampling the max-values is
 one marginal posterior on ``|A|`` points (Gumbel) or one joint posterior with an ``|A| x |A|``
 Cholesky (posterior).
+
+Options are validated by :mod:`mfbo.acquisition.options`. Every moment here comes from
+``model.posterior`` (no exact-GP fast path, unlike :mod:`mfbo.acquisition.posterior`'s for
+``mf-kg``, ``mf-ei`` and ``mf-ucb``).
 """
 
 from __future__ import annotations
@@ -168,6 +173,8 @@ from torch import Tensor
 
 from .base import Acquisition, AcquisitionContext
 from .optimize import optimize_joint, sequential_greedy
+from .options import check_choice, check_int, check_q
+from .posterior import conditioning_factor
 
 __all__ = [
     "MultiFidelityMES",
@@ -354,8 +361,9 @@ def joint_moments(ctx: AcquisitionContext, X: Tensor, S: Tensor | None, var_floo
     floored at ``var_floor``.
 
     With ``C`` the ``(3 + m)``-square noisy covariance, ``L`` the Cholesky factor of ``C_SS`` and
-    ``V = L^{-1} C_{S,(y, f_M)}``: ``explained_y = |V_y|²``, ``explained_M = |V_M|²``,
-    ``explained_yM = V_y · V_M`` (Schur complements).
+    ``V = L^{-1} C_{S,(y, f_M)}`` (:func:`~mfbo.acquisition.posterior.conditioning_factor`):
+    ``explained_y = |V_y|²``, ``explained_M = |V_M|²``, ``explained_yM = V_y · V_M`` (Schur
+    complements).
     """
     x = X.reshape(-1, X.shape[-1])
     target = ctx.at_target(x)
@@ -368,8 +376,7 @@ def joint_moments(ctx: AcquisitionContext, X: Tensor, S: Tensor | None, var_floo
     zeros = torch.zeros_like(mean[:, 0])
     explained = (zeros, zeros, zeros)
     if S is not None:
-        L = psd_safe_cholesky(C[:, 3:, 3:])
-        V = torch.linalg.solve_triangular(L, C[:, 3:, :2], upper=False)  # (b, m, 2)
+        V = conditioning_factor(C[:, 3:, 3:], C[:, 3:, :2])  # (b, m, 2)
         explained = (V[..., 1].square().sum(-1), V[..., 0].square().sum(-1), (V[..., 0] * V[..., 1]).sum(-1))
     return JointMoments(
         mean_M=mean[:, 1],
@@ -477,10 +484,6 @@ class GIBBONObjective:
 # ------------------------------------------------------------------------------------------------
 # The acquisitions
 # ------------------------------------------------------------------------------------------------
-def _is_int_at_least(value: Any, minimum: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= minimum
-
-
 class _MaxValueAcquisition(Acquisition):
     """Options, validation and max-value sampling shared by ``mf-mes`` and ``mf-gibbon``."""
 
@@ -496,25 +499,12 @@ class _MaxValueAcquisition(Acquisition):
         raw_samples: int = 512,
         maxiter: int = 50,
     ) -> None:
-        self.num_mv_samples = self._check_int("num_mv_samples", num_mv_samples, 1)
-        if mv_sampler not in MV_SAMPLERS:
-            allowed = ", ".join(map(repr, MV_SAMPLERS))
-            raise ValueError(f"acquisition {self.name!r}: option mv_sampler must be one of {allowed}, got {mv_sampler!r}")
-        self.mv_sampler = mv_sampler
-        self.num_candidates = self._check_int("num_candidates", num_candidates, 1)
-        self.num_restarts = self._check_int("num_restarts", num_restarts, 1)
-        self.raw_samples = self._check_int("raw_samples", raw_samples, 1)
-        self.maxiter = self._check_int("maxiter", maxiter, 1)
-
-    def _check_int(self, option: str, value: Any, minimum: int) -> int:
-        if not _is_int_at_least(value, minimum):
-            raise ValueError(f"acquisition {self.name!r}: option {option} must be an integer >= {minimum}, got {value!r}")
-        return int(value)
-
-    def _check_q(self, q: Any) -> int:
-        if not _is_int_at_least(q, 1):
-            raise ValueError(f"acquisition {self.name!r}: q must be an integer >= 1, got {q!r}")
-        return int(q)
+        self.num_mv_samples = check_int(self.name, "num_mv_samples", num_mv_samples, 1)
+        self.mv_sampler = check_choice(self.name, "mv_sampler", mv_sampler, MV_SAMPLERS)
+        self.num_candidates = check_int(self.name, "num_candidates", num_candidates, 1)
+        self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
+        self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)
+        self.maxiter = check_int(self.name, "maxiter", maxiter, 1)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -583,7 +573,7 @@ class MultiFidelityMES(_MaxValueAcquisition):
         return MESObjective(ctx, max_values, self._var_floor(ctx))
 
     def propose(self, ctx: AcquisitionContext, q: int = 1) -> Tensor:
-        q = self._check_q(q)
+        q = check_q(self.name, q)
         max_values, starts = self.max_values(ctx), self._starts(ctx)
         return sequential_greedy(lambda c: self._optimize(self.objective(c, max_values), c, starts), ctx, q)
 
@@ -612,7 +602,7 @@ class MultiFidelityGIBBON(_MaxValueAcquisition):
         return GIBBONObjective(ctx, max_values, self._var_floor(ctx), conditioning, gain_so_far, cost_so_far)
 
     def propose(self, ctx: AcquisitionContext, q: int = 1) -> Tensor:
-        q = self._check_q(q)
+        q = check_q(self.name, q)
         max_values, starts = self.max_values(ctx), self._starts(ctx)
         chosen = torch.empty(0, ctx.dim + 1, dtype=DTYPE)
         gain, cost = 0.0, 0.0

@@ -54,7 +54,7 @@ What is taken from where
 
 Other deviations: the paper is sequential; pending points (asynchronous workers, ``q > 1``) are
 handled by conditioning the model on its own posterior mean there (Kriging believer, see
-:func:`mfbo.acquisition.ei.kriging_believer`), which shrinks ``τ`` around them, so both the UCB
+:mod:`mfbo.acquisition.posterior`), which shrinks ``τ`` around them, so both the UCB
 step and the threshold rule see them as (about to be) known; ``q > 1`` is built by
 :func:`~mfbo.acquisition.optimize.sequential_greedy`. The last condition of ``Z_t`` is tested
 with ``≥`` instead of ``>``: when the model says every fidelity equals the target (``ξ ≡ 0``,
@@ -62,10 +62,12 @@ so ``γ ≡ 0``) the paper's strict form would leave only ``z•``, whereas ``�
 fidelity be used, which is what the rest of the rule intends. ``x_t`` is found by multi-start
 L-BFGS-B (:func:`~mfbo.acquisition.optimize.optimize_joint` with ``fixed_s = 1``).
 
-Moments (posterior, prior, Kriging believer) come from :func:`mfbo.acquisition.ei.gp_moments`:
-the fast exact path for BoTorch's ``SingleTaskGP`` family, else ``model.posterior``. The threshold
+Moments (posterior, prior, Kriging believer) come from
+:func:`mfbo.acquisition.posterior.gp_moments`, as for ``mf-ei``: the fast exact path for BoTorch's
+``SingleTaskGP`` family (checked against ``model.posterior``), else ``model.posterior``. The threshold
 reads the GP *prior*, which BoTorch's ``Model`` API does not expose: on the generic path the model
 must be an exact GPyTorch GP (``model.forward`` is the prior), otherwise ``propose`` raises.
+Options are validated by :mod:`mfbo.acquisition.options`.
 """
 
 from __future__ import annotations
@@ -78,12 +80,11 @@ import torch
 from torch import Tensor
 
 from .base import Acquisition, AcquisitionContext
-from .ei import GPMoments, check_float, check_int, gp_moments
 from .optimize import optimize_joint, sequential_greedy
+from .options import check_float, check_int
+from .posterior import MIN_VAR, GPMoments, gp_moments
 
 __all__ = ["MultiFidelityUCB", "FidelityRule"]
-
-_MIN_VAR = 1e-12
 
 
 @dataclass
@@ -168,7 +169,7 @@ class MultiFidelityUCB(Acquisition):
 
     def moments(self, ctx: AcquisitionContext) -> GPMoments:
         """Posterior moments given the pending points (Kriging believer)."""
-        return gp_moments(ctx.model, ctx.X_pending, ctx.train_X)
+        return gp_moments(ctx.model, ctx.X_pending, ctx.train_X, name=self.name)
 
     def select_x(self, moments: GPMoments, ctx: AcquisitionContext, beta: float) -> Tensor:
         """``x_t = argmax_x μ(x, 1) + sqrt(β) σ(x, 1)``, as ``(1, d + 1)`` with ``s = 1``."""
@@ -176,7 +177,7 @@ class MultiFidelityUCB(Acquisition):
 
         def ucb(X: Tensor) -> Tensor:  # (b, 1, d + 1), already at s = 1
             mean, cov = moments.joint(X)
-            return mean[..., 0] + root_beta * cov[..., 0, 0].clamp_min(_MIN_VAR).sqrt()
+            return mean[..., 0] + root_beta * cov[..., 0, 0].clamp_min(MIN_VAR).sqrt()
 
         x, _ = optimize_joint(
             ucb, ctx, num_restarts=self.num_restarts, raw_samples=self.raw_samples, maxiter=self.maxiter, fixed_s=1.0
@@ -197,7 +198,7 @@ class MultiFidelityUCB(Acquisition):
         points = torch.cat([config.expand(len(s), d), s.unsqueeze(-1)], dim=-1)  # (G, d + 1)
         target = ctx.at_target(config).reshape(1, d + 1)
         prior, post_var = moments.prior_and_posterior(torch.cat([points, target]))  # the target last
-        prior_var = prior.diagonal().clamp_min(_MIN_VAR)
+        prior_var = prior.diagonal().clamp_min(MIN_VAR)
         corr = prior[:-1, -1] / (prior_var[:-1] * prior_var[-1]).sqrt()
         xi = (1.0 - corr.clamp(-1.0, 1.0) ** 2).sqrt()
         tau = (post_var[:-1].clamp_min(0.0) / prior_var[:-1]).sqrt()

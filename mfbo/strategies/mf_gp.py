@@ -105,6 +105,14 @@ class MultiFidelityGPStrategy(Strategy):
     name = "mf-gp"
     acquisition_class: ClassVar[type[Acquisition]]
 
+    def __init_subclass__(cls, acquisition: type[Acquisition] | None = None, **kwargs: Any) -> None:
+        """``class S(MultiFidelityGPStrategy, acquisition=A)``: the strategy that proposes with
+        acquisition ``A``, registered under ``A``'s name (``S.name == A.name``)."""
+        super().__init_subclass__(**kwargs)
+        if acquisition is not None:
+            cls.acquisition_class = acquisition
+            cls.name = acquisition.name
+
     def __init__(
         self,
         space,
@@ -322,40 +330,24 @@ class MultiFidelityGPStrategy(Strategy):
         return config
 
 
-
-class MFKGStrategy(MultiFidelityGPStrategy):
+class MFKGStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityKG):
     """Multi-fidelity knowledge gradient per unit cost (:class:`~mfbo.acquisition.MultiFidelityKG`)."""
 
-    name = "mf-kg"
-    acquisition_class = MultiFidelityKG
 
-
-class MFMESStrategy(MultiFidelityGPStrategy):
+class MFMESStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityMES):
     """Multi-fidelity max-value entropy search per unit cost (:class:`~mfbo.acquisition.MultiFidelityMES`)."""
 
-    name = "mf-mes"
-    acquisition_class = MultiFidelityMES
 
-
-class MFGIBBONStrategy(MultiFidelityGPStrategy):
+class MFGIBBONStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityGIBBON):
     """GIBBON lower bound of MF-MES per unit cost, q > 1 (:class:`~mfbo.acquisition.MultiFidelityGIBBON`)."""
 
-    name = "mf-gibbon"
-    acquisition_class = MultiFidelityGIBBON
 
-
-class MFEIStrategy(MultiFidelityGPStrategy):
+class MFEIStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityEI):
     """Augmented expected improvement per unit cost (:class:`~mfbo.acquisition.MultiFidelityEI`)."""
 
-    name = "mf-ei"
-    acquisition_class = MultiFidelityEI
 
-
-class MFUCBStrategy(MultiFidelityGPStrategy):
+class MFUCBStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityUCB):
     """BOCA / MF-GP-UCB (:class:`~mfbo.acquisition.MultiFidelityUCB`)."""
-
-    name = "mf-ucb"
-    acquisition_class = MultiFidelityUCB
 
 
 MULTI_FIDELITY_STRATEGIES = (MFKGStrategy, MFMESStrategy, MFGIBBONStrategy, MFEIStrategy, MFUCBStrategy)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import math
-import warnings
-
 import pytest
 import torch
 from botorch.acquisition.analytic import LogExpectedImprovement
-from botorch.fit import fit_gpytorch_mll
 from botorch.models import ModelListGP, SingleTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms import Standardize
-from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from mfbo.acquisition.base import AcquisitionContext
 from mfbo.acquisition.ei import (
     ExactGPMoments,
     LogAugmentedEI,
@@ -25,39 +19,11 @@ from mfbo.acquisition.ei import (
 
 DTYPE = torch.double
 FAST = {"num_restarts": 4, "raw_samples": 64, "maxiter": 100}
-
-
-def cost(X: torch.Tensor) -> torch.Tensor:
-    return 0.1 + 0.9 * X[..., -1] ** 2
-
-
-def f(X: torch.Tensor) -> torch.Tensor:
-    return torch.sin(2 * math.pi * X[..., 0])
-
-
-def g(X: torch.Tensor) -> torch.Tensor:  # orthogonal to f on [0, 1]
-    return torch.cos(2 * math.pi * X[..., 0])
-
-
-def context(X, Y, fidelities=None, model=None, X_pending=None) -> AcquisitionContext:
-    if model is None:
-        model = SingleTaskGP(X, Y, outcome_transform=Standardize(1))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-    return AcquisitionContext(
-        model=model, cost=cost, dim=X.shape[-1] - 1, fidelities=fidelities, train_X=X, train_Y=Y,
-        X_pending=X_pending, seed=0, project=lambda x: x,
-    )
-
-
-def design(lows, highs, s_low=0.0):
-    """1-D configurations observed at ``s_low`` and at the target."""
-    return torch.tensor([[x, s_low] for x in lows] + [[x, 1.0] for x in highs], dtype=DTYPE)
+# cost, f, g, fitted, context, design: fixtures of conftest.py
 
 
 @pytest.fixture(scope="module")
-def ctx2d():
+def ctx2d(context):
     """A fitted 2-D problem with a continuous fidelity, n = 16."""
     gen = torch.Generator().manual_seed(0)
     X = torch.rand(16, 3, generator=gen, dtype=DTYPE)
@@ -66,7 +32,7 @@ def ctx2d():
 
 
 @pytest.fixture(scope="module")
-def correlated():
+def correlated(design, f):
     """1-D, the cheap fidelity equals the target (y(x, s) = f(x)); its maximum x = 0.25 unexplored."""
     X = design([0.05, 0.45, 0.55, 0.7, 0.95], [0.5, 0.85])
     return X, f(X).unsqueeze(-1)
@@ -160,7 +126,7 @@ def test_fast_and_generic_moments_agree_with_and_without_pending(ctx2d, fixed_no
     assert torch.allclose(m0, m1, atol=1e-8) and c1.item() < 0.5 * c0.item()
 
 
-def test_models_without_the_fast_path_use_the_posterior(ctx2d):
+def test_models_without_the_fast_path_use_the_posterior(ctx2d, context):
     wrapped = ModelListGP(ctx2d.model)
     assert not ExactGPMoments.supports(wrapped)
     assert isinstance(gp_moments(wrapped, None), PosteriorMoments)
@@ -175,7 +141,7 @@ def test_models_without_the_fast_path_use_the_posterior(ctx2d):
 # Behaviour: which fidelity it picks
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fidelities", [None, torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE)])
-def test_a_cheap_perfectly_correlated_fidelity_is_used(correlated, fidelities):
+def test_a_cheap_perfectly_correlated_fidelity_is_used(correlated, fidelities, context):
     X, Y = correlated
     ctx = context(X, Y, fidelities)
     assert ctx.model.covar_module.lengthscale[0, 1] > 1.0  # the model learnt: s does not matter
@@ -186,7 +152,7 @@ def test_a_cheap_perfectly_correlated_fidelity_is_used(correlated, fidelities):
 
 
 @pytest.mark.parametrize("fidelities", [None, torch.tensor([0.0, 1.0], dtype=DTYPE)])
-def test_an_uncorrelated_fidelity_is_not_trusted(correlated, fidelities):
+def test_an_uncorrelated_fidelity_is_not_trusted(correlated, fidelities, context, f, g):
     """Same design, but the cheap fidelity is an unrelated function: α1 ≈ 0 there, so the
     cheaper-by-ten fidelity loses to the target (or, continuous, to fidelities close to it)."""
     X, _ = correlated
@@ -202,7 +168,7 @@ def test_an_uncorrelated_fidelity_is_not_trusted(correlated, fidelities):
         assert candidate[0, 1].item() == 1.0
 
 
-def test_discrete_fidelities_return_levels(ctx2d):
+def test_discrete_fidelities_return_levels(ctx2d, context):
     levels = torch.tensor([0.0, 0.3, 1.0], dtype=DTYPE)
     ctx = context(ctx2d.train_X, ctx2d.train_Y, levels, model=ctx2d.model)
     batch = MultiFidelityEI(**FAST).propose(ctx, q=3)
@@ -211,7 +177,7 @@ def test_discrete_fidelities_return_levels(ctx2d):
     assert ((batch[:, :2] >= 0) & (batch[:, :2] <= 1)).all()
 
 
-def test_pending_points_change_the_suggestion(ctx2d):
+def test_pending_points_change_the_suggestion(ctx2d, context):
     acq = MultiFidelityEI(**FAST)
     first = acq.propose(ctx2d)
     ctx = context(ctx2d.train_X, ctx2d.train_Y, model=ctx2d.model, X_pending=first)
@@ -250,15 +216,12 @@ def test_bad_options_name_the_option_value_and_allowed_values(option, value, all
     assert "mf-ei" in message and option in message and repr(value) in message and allowed in message
 
 
-def test_multi_fidelity_kernels_work_too():
+def test_multi_fidelity_kernels_work_too(context, fitted, f):
     """A BoTorch multi-fidelity kernel (linear truncated) through the fast path."""
     gen = torch.Generator().manual_seed(5)
     X = torch.rand(12, 2, generator=gen, dtype=DTYPE)
     Y = f(X).unsqueeze(-1)
-    model = SingleTaskMultiFidelityGP(X, Y, data_fidelities=[1], outcome_transform=Standardize(1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    model = fitted(SingleTaskMultiFidelityGP(X, Y, data_fidelities=[1], outcome_transform=Standardize(1)))
     ctx = context(X, Y, model=model)
     acqf, _ = MultiFidelityEI().objective(ctx)
     assert isinstance(acqf.moments, ExactGPMoments)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 import torch
 from botorch.acquisition.analytic import UpperConfidenceBound
-from botorch.fit import fit_gpytorch_mll
-from botorch.models import SingleTaskGP, SingleTaskMultiFidelityGP
+from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms import Standardize
-from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mfbo.acquisition.base import AcquisitionContext
 from mfbo.acquisition.ei import ExactGPMoments, PosteriorMoments
@@ -19,38 +16,7 @@ from mfbo.acquisition.ucb import MultiFidelityUCB
 
 DTYPE = torch.double
 FAST = {"num_restarts": 4, "raw_samples": 64, "maxiter": 100}
-
-
-def cost(X: torch.Tensor) -> torch.Tensor:
-    return 0.1 + 0.9 * X[..., -1] ** 2
-
-
-def f(X: torch.Tensor) -> torch.Tensor:
-    return torch.sin(2 * math.pi * X[..., 0])
-
-
-def g(X: torch.Tensor) -> torch.Tensor:  # orthogonal to f on [0, 1]
-    return torch.cos(2 * math.pi * X[..., 0])
-
-
-def fitted(model):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-    return model
-
-
-def context(X, Y, fidelities=None, model=None, X_pending=None) -> AcquisitionContext:
-    model = model if model is not None else fitted(SingleTaskGP(X, Y, outcome_transform=Standardize(1)))
-    return AcquisitionContext(
-        model=model, cost=cost, dim=X.shape[-1] - 1, fidelities=fidelities, train_X=X, train_Y=Y,
-        X_pending=X_pending, seed=0, project=lambda x: x,
-    )
-
-
-def design(lows, highs):
-    """1-D configurations observed at ``s = 0`` and at the target."""
-    return torch.tensor([[x, 0.0] for x in lows] + [[x, 1.0] for x in highs], dtype=DTYPE)
+# cost, f, g, fitted, context, design: fixtures of conftest.py
 
 
 def step(acq: MultiFidelityUCB, ctx: AcquisitionContext):
@@ -61,7 +27,7 @@ def step(acq: MultiFidelityUCB, ctx: AcquisitionContext):
 
 
 @pytest.fixture(scope="module")
-def correlated_ctx():
+def correlated_ctx(context, design, f):
     """Few points, the cheap fidelity equals the target; the UCB maximiser x = 0.25 unexplored."""
     X = design([0.05, 0.45, 0.55, 0.7, 0.95], [0.5, 0.85])
     return context(X, f(X).unsqueeze(-1))
@@ -85,7 +51,7 @@ def test_x_step_is_the_argmax_of_the_target_ucb(correlated_ctx):
     assert at_x.item() >= values.max().item() - 1e-8
 
 
-def test_beta_schedule_and_override(correlated_ctx):
+def test_beta_schedule_and_override(correlated_ctx, context):
     ctx = correlated_ctx
     n, d = ctx.train_X.shape[0], ctx.dim
     assert MultiFidelityUCB().beta_t(ctx) == pytest.approx(0.5 * d * math.log(2 * d * (n + 1) + 1))
@@ -94,7 +60,7 @@ def test_beta_schedule_and_override(correlated_ctx):
     assert MultiFidelityUCB(beta=2.5).beta_t(ctx) == 2.5
 
 
-def test_information_gap_of_the_linear_truncated_fidelity_kernel():
+def test_information_gap_of_the_linear_truncated_fidelity_kernel(context, fitted, f):
     """For BoTorch's LinearTruncatedFidelityKernel the prior correlation of s = 0 with the target
     is exactly 1/sqrt(2) (whatever the hyperparameters), so ξ(0) = 1/sqrt(2) and ξ(1) = 0; ξ is
     read from the model's prior, not from a kernel-specific formula."""
@@ -109,7 +75,7 @@ def test_information_gap_of_the_linear_truncated_fidelity_kernel():
     assert (rule.xi[:-1] > 0).all() and (rule.tau > 0).all() and (rule.tau <= 1 + 1e-9).all()
 
 
-def test_fidelity_rule_is_the_papers(correlated_ctx):
+def test_fidelity_rule_is_the_papers(correlated_ctx, cost):
     """Z_t = {z: λ(z) < λ(z•), τ > γ = ξ (λ/λ•)^q, ξ >= β^{-1/2} max ξ}; z_t its cheapest member."""
     ctx = correlated_ctx
     acq = MultiFidelityUCB(grid_size=21)
@@ -147,7 +113,7 @@ def test_generic_and_fast_moments_give_the_same_rule(correlated_ctx):
 # Behaviour
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fidelities", [None, torch.tensor([0.0, 0.5, 1.0], dtype=DTYPE)])
-def test_a_cheap_perfectly_correlated_fidelity_is_used_early(correlated_ctx, fidelities):
+def test_a_cheap_perfectly_correlated_fidelity_is_used_early(correlated_ctx, fidelities, context):
     ctx = context(correlated_ctx.train_X, correlated_ctx.train_Y, fidelities, model=correlated_ctx.model)
     x, rule = step(MultiFidelityUCB(**FAST), ctx)
     assert abs(x[0, 0].item() - 0.25) < 0.1
@@ -157,7 +123,7 @@ def test_a_cheap_perfectly_correlated_fidelity_is_used_early(correlated_ctx, fid
     assert candidate[0, 1].item() == 0.0
 
 
-def test_an_uncorrelated_explored_fidelity_leaves_the_target():
+def test_an_uncorrelated_explored_fidelity_leaves_the_target(context, design, f, g):
     """The cheap level is an unrelated function (ξ ≈ 1), already well sampled (τ small): the
     threshold γ ≈ (λ/λ•)^q is far above τ, so BOCA queries the target."""
     X = design([i / 11 for i in range(12)], [0.1, 0.5, 0.6, 0.9])
@@ -173,7 +139,7 @@ def test_an_uncorrelated_explored_fidelity_leaves_the_target():
     assert rule_corr.gamma[0] < 0.1 * rule.gamma[0]
 
 
-def test_discrete_fidelities_return_levels():
+def test_discrete_fidelities_return_levels(context):
     gen = torch.Generator().manual_seed(1)
     levels = torch.tensor([0.0, 0.4, 1.0], dtype=DTYPE)
     X = torch.rand(10, 3, generator=gen, dtype=DTYPE)
@@ -184,7 +150,7 @@ def test_discrete_fidelities_return_levels():
     assert all(float(s) in levels.tolist() for s in batch[:, -1])
 
 
-def test_pending_points_change_the_suggestion(correlated_ctx):
+def test_pending_points_change_the_suggestion(correlated_ctx, context):
     acq = MultiFidelityUCB(**FAST)
     first = acq.propose(correlated_ctx)
     ctx = context(correlated_ctx.train_X, correlated_ctx.train_Y, model=correlated_ctx.model, X_pending=first)
@@ -197,7 +163,7 @@ def test_pending_points_change_the_suggestion(correlated_ctx):
 # ------------------------------------------------------------------------------------------------
 # Options
 # ------------------------------------------------------------------------------------------------
-def test_options_and_defaults():
+def test_options_and_defaults(cost):
     acq = MultiFidelityUCB()
     assert acq.name == "mf-ucb"
     assert acq.options() == {

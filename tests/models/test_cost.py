@@ -11,15 +11,6 @@ from mfbo.models import CostModel, KnownCost, LearnedCost
 DT = torch.double
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny GPs: torch's thread pool only adds overhead, badly so on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def inputs(s, d, seed=0):
     """``(len(s), d + 1)`` inputs with random configurations and fidelity column ``s``."""
     s = torch.as_tensor(s, dtype=DT)

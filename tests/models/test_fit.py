@@ -16,15 +16,6 @@ D = 2
 LEVELS = torch.tensor([0.0, 0.5, 1.0], dtype=DT)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny GPs: torch's thread pool only adds overhead, badly so on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def data(n=12, seed=0):
     g = torch.Generator().manual_seed(seed)
     X = torch.rand(n, D + 1, generator=g, dtype=DT)

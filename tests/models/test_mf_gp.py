@@ -14,15 +14,6 @@ D = 2
 LEVELS = torch.tensor([0.0, 0.5, 1.0], dtype=DT)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny GPs: torch's thread pool only adds overhead, badly so on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def objective(X):
     """A smooth 2-D function with a fidelity-dependent bias (value; Y = -value)."""
     x, s = X[..., :D], X[..., -1]
