@@ -160,3 +160,20 @@ def test_single_fidelity_problem_is_refused():
 def test_same_seed_same_trials():
     runs = [mfbo.minimize("currin", "mf-ei", budget=2.5, seed=4) for _ in range(2)]
     assert [(t.config, t.fidelity, t.value) for t in runs[0].trials] == [(t.config, t.fidelity, t.value) for t in runs[1].trials]
+
+
+def test_hyperparameters_are_refitted_on_growth_only(monkeypatch):
+    import mfbo.strategies.mf_gp as mf_gp
+
+    calls = []
+    real = mf_gp.fit_model
+    monkeypatch.setattr(mf_gp, "fit_model", lambda model, **kw: calls.append(model.train_inputs[0].shape[0]) or real(model, **kw))
+    problem = mfbo.problems.get("currin")
+    strategy = make("mf-ei", problem, seed=0, refit_growth=0.5, num_restarts=2, raw_samples=64)
+    for config in problem.space.sample(np.random.default_rng(0), 10):
+        strategy.add_observation(config, 0.0, problem.evaluate(config, 0.0))
+    for _ in range(6):
+        trial = strategy.ask()
+        strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+    assert calls[:2] == [10, 15]  # fitted at n = 10, then again only once n >= 1.5 * 10
+    assert len(calls) == 2
