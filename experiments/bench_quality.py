@@ -104,7 +104,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only tabulate the logs already in --out")
     args = parser.parse_args()
     if not args.table_only:
-        jobs = [(p, s, seed, args.evals, args.out, args.threads) for p in args.problems for s in args.strategies for seed in range(args.seeds)]
+        # seed-major order, so that an interrupted benchmark has every cell at the first seeds
+        jobs = [(p, s, seed, args.evals, args.out, args.threads) for seed in range(args.seeds) for p in args.problems for s in args.strategies]
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             for problem, strategy, seed, seconds in pool.map(one_run, jobs):
