@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 DTYPE = torch.double
+#: Discrete fidelities with more levels than this are optimised as continuous and rounded.
+MAX_ENUMERATED_LEVELS = 16
 #: Exact Cholesky solves up to this many points (GPyTorch's default, 800, would switch larger
 #: problems to conjugate gradients, which is slower and less accurate at these sizes).
 MAX_CHOLESKY_SIZE = 10_000
@@ -161,14 +163,16 @@ class MultiFidelityGPStrategy(Strategy):
         self.acquisition = self.acquisition_class(**acquisition_options)
         self.cost_model_option = cost_model
         self._known_cost = self._make_known_cost(cost_model)
-        if fidelity.is_discrete:
-            grid = fidelity.grid()
-            self._levels = torch.tensor([fidelity.normalize(v) for v in grid], dtype=DTYPE)
-            self._design_levels = [float(s) for s in self._levels] if len(grid) <= 8 else None
-        else:
-            self._levels = None
-            self._design_levels = list(DESIGN_LEVELS_CONTINUOUS)
-        if self._design_levels is None:  # many integer levels (epochs 1..100): a geometric subset
+        # Discrete fidelities with a few levels are enumerated by the acquisition optimiser; an
+        # integer range with many (epochs 1..100) is optimised as continuous s and rounded to
+        # the nearest level, which costs one optimisation instead of one per level. ICM needs
+        # the levels whatever their number.
+        self._levels: Tensor | None = None
+        if fidelity.is_discrete and (len(fidelity.grid()) <= MAX_ENUMERATED_LEVELS or kernel == "icm"):
+            self._levels = torch.tensor([fidelity.normalize(v) for v in fidelity.grid()], dtype=DTYPE)
+        if fidelity.is_discrete and len(fidelity.grid()) <= 8:
+            self._design_levels = [float(fidelity.normalize(v)) for v in fidelity.grid()]
+        else:  # a continuous fidelity, or many levels: design at s = 0, 1/4, ..., 1 (rounded to levels)
             self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
         self._design: list[tuple[dict[str, Any], Any]] | None = None
         self._queue: list[tuple[dict[str, Any], Any]] = []

@@ -177,3 +177,12 @@ def test_hyperparameters_are_refitted_on_growth_only(monkeypatch):
         strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
     assert calls[:2] == [10, 15]  # fitted at n = 10, then again only once n >= 1.5 * 10
     assert len(calls) == 2
+
+
+def test_many_integer_levels_are_optimised_as_continuous_and_rounded():
+    problem = mfbo.problems.get("mfhartmann3-good")  # z in {1, ..., 100}
+    strategy = make("mf-ei", problem, seed=0, num_restarts=2, raw_samples=64)
+    assert strategy._levels is None  # not enumerated
+    result = mfbo.minimize(problem, strategy, budget=1.5)
+    assert all(isinstance(t.fidelity, int) and 1 <= t.fidelity <= 100 for t in result.trials)
+    assert make("mf-ei", problem, kernel="icm")._levels.shape == (100,)
