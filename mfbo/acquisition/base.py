@@ -18,6 +18,7 @@ Conventions (shared by every module in :mod:`mfbo.acquisition` and :mod:`mfbo.mo
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -96,5 +97,7 @@ class Acquisition:
         raise NotImplementedError  # abstract
 
     def options(self) -> dict[str, Any]:
-        """The acquisition's knobs, for logs."""
-        return {}
+        """The acquisition's knobs, for logs: every ``__init__`` parameter, read back from the
+        attribute of the same name (subclasses store each validated option under its name)."""
+        params = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in params if name != "self"}

@@ -82,7 +82,6 @@ Deviations from Huang et al. (2006)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from botorch.acquisition.analytic import _log_ei_helper
@@ -203,9 +202,6 @@ class MultiFidelityEI(Acquisition):
         self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
         self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)
         self.maxiter = check_int(self.name, "maxiter", maxiter, 1)
-
-    def options(self) -> dict[str, Any]:
-        return {"c": self.c, "num_restarts": self.num_restarts, "raw_samples": self.raw_samples, "maxiter": self.maxiter}
 
     def objective(self, ctx: AcquisitionContext) -> tuple[LogAugmentedEI, Tensor]:
         """``(log AEI given the pending points, x** (1, d + 1))`` for this context."""

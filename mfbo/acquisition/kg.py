@@ -83,7 +83,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 import gpytorch
 import torch
@@ -405,15 +404,6 @@ class MultiFidelityKG(Acquisition):
         self.warm_start = check_bool(self.name, "warm_start", warm_start)
         #: the last step's chosen points ``(q, d + 1)``, the warm starts of the next step.
         self.last_candidates: Tensor | None = None
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "num_discrete": self.num_discrete,
-            "num_restarts": self.num_restarts,
-            "raw_samples": self.raw_samples,
-            "maxiter": self.maxiter,
-            "warm_start": self.warm_start,
-        }
 
     # -- construction of the step ------------------------------------------------------------------
     @staticmethod

@@ -162,7 +162,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import gpytorch
 import numpy as np
@@ -505,16 +505,6 @@ class _MaxValueAcquisition(Acquisition):
         self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
         self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)
         self.maxiter = check_int(self.name, "maxiter", maxiter, 1)
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "num_mv_samples": self.num_mv_samples,
-            "mv_sampler": self.mv_sampler,
-            "num_candidates": self.num_candidates,
-            "num_restarts": self.num_restarts,
-            "raw_samples": self.raw_samples,
-            "maxiter": self.maxiter,
-        }
 
     def max_values(self, ctx: AcquisitionContext) -> Tensor:
         """``(num_mv_samples,)`` samples of ``f*`` (see the module docstring)."""

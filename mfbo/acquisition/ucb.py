@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -145,17 +144,6 @@ class MultiFidelityUCB(Acquisition):
         self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
         self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)
         self.maxiter = check_int(self.name, "maxiter", maxiter, 1)
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "beta": self.beta,
-            "threshold": self.threshold,
-            "cost_exponent": self.cost_exponent,
-            "grid_size": self.grid_size,
-            "num_restarts": self.num_restarts,
-            "raw_samples": self.raw_samples,
-            "maxiter": self.maxiter,
-        }
 
     # -- the pieces of one step ------------------------------------------------------------------
     def beta_t(self, ctx: AcquisitionContext) -> float:
