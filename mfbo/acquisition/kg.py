@@ -21,7 +21,7 @@ configurations, all at ``s = 1`` and passed through ``ctx.project``.
 
 After observing ``y`` at ``c = (x, s)`` the posterior mean moves along one standard normal
 ``Z``: ``μ_{n+1}(a, 1) = μ_n(a, 1) + σ̃(a; c) Z`` with
-``σ̃(a; c) = Σ_n((a, 1), c) / sqrt(Σ_n(c, c) + τ²)`` and ``τ²`` the observation-noise variance.
+``σ̃(a; c) = Σ_n((a, 1), c) / sqrt(Σ_n(c, c) + τ²)`` and ``τ²`` the observation-noise variance at ``c`` (fidelity-dependent by default, :mod:`mfbo.models.noise`).
 So ``KG`` is ``E[max_i (α_i + β_i Z)] - max_i α_i`` for ``|A| + 1`` lines, which
 :func:`expected_max_gain` computes exactly (Frazier, Powell & Dayanik, *A knowledge-gradient
 policy for correlated normal beliefs*, INFORMS J. Comput. 2009, Algorithm 1): on the upper
@@ -297,7 +297,7 @@ class _CholeskyPieces(_Pieces):
         S_AC = K[N : N + m, :b] - self.V_A.T @ W_C  # (m, b)
         S_C1C = torch.diagonal(K[N + m : N + m + b, :b]) - (W_C1 * W_C).sum(0)
         S_CC = torch.diagonal(K[N + m + b :, :b]) - (W_C * W_C).sum(0)
-        sd = torch.sqrt(S_CC.clamp_min(0.0) + gp.noise)
+        sd = torch.sqrt(S_CC.clamp_min(0.0) + gp.noise_at(Ct))
         slopes = torch.cat([S_AC.T, S_C1C.unsqueeze(-1)], -1) / sd.unsqueeze(-1)
         mu_C1 = gp.mean(C1t, K[: gp.n, b:].T)
         intercepts = torch.cat([self.mu_A.expand(b, -1), mu_C1.unsqueeze(-1)], -1)

@@ -5,9 +5,9 @@ Notation: the model's inputs are ``(x, s)`` rows of ``D = d + 1`` columns; ``X (
 training inputs as the model stores them (input-transformed), ``y (n,)`` its training targets
 (outcome-transformed), ``P (p, D)`` the pending inputs (transformed) and ``X_N = [X; P]``
 (``ExactGPPosterior.X_all``), ``N = n + p``. ``k`` is the model's covariance module, ``m`` its
-mean module, ``τ²`` the observation-noise variance (per training point for a
-``FixedNoiseGaussianLikelihood``; a new or pending observation gets the mean of the training
-noise variances).
+mean module, ``τ²`` the observation-noise variance: per input for a fidelity-dependent likelihood
+(:mod:`mfbo.models.noise`), per training point for a ``FixedNoiseGaussianLikelihood`` (a new or
+pending observation then gets the mean of the training noise variances), else one constant.
 
 Kriging believer
 ----------------
@@ -86,6 +86,8 @@ from gpytorch.likelihoods import FixedNoiseGaussianLikelihood, GaussianLikelihoo
 from gpytorch.models import ExactGP
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor
+
+from ..models.noise import FidelityGaussianLikelihood
 
 __all__ = [
     "MIN_VAR",
@@ -193,7 +195,6 @@ class ExactGPPosterior:
         model: the GP (put in eval mode).
         offset, scale: the ``Standardize`` mean and standard deviation (``0``, ``1`` without):
             output units are ``offset + scale μ`` and ``scale² Σ``.
-        noise: ``τ²`` of a new (or pending) observation, a float.
         n: number of training inputs; ``X (n, D)`` the training inputs, ``X_all (N, D)`` the
             training then the pending inputs, ``N = n + p``.
         L: ``(N, N)`` lower Cholesky factor of ``k(X_all, X_all) + diag(τ²)``; its leading
@@ -223,20 +224,31 @@ class ExactGPPosterior:
         with torch.no_grad(), gpytorch.settings.lazily_evaluate_kernels(False):
             if isinstance(lik, FixedNoiseGaussianLikelihood):
                 train_noise = lik.noise.reshape(-1).expand(n)
-                self.noise = float(train_noise.mean())
+                self._fixed_noise = float(train_noise.mean())
             else:
-                self.noise = float(lik.noise.reshape(()))
-                train_noise = torch.full((n,), self.noise, dtype=X.dtype)
+                train_noise = self.noise_at(X)
             if X_pending is not None and X_pending.numel():
                 P = model.transform_inputs(X_pending.to(X).reshape(-1, X.shape[-1]))
                 X_all = torch.cat([X, P])
-                noise_all = torch.cat([train_noise, torch.full((P.shape[0],), self.noise, dtype=X.dtype)])
+                noise_all = torch.cat([train_noise, self.noise_at(P)])
             else:
                 X_all, noise_all = X, train_noise
             self.L = cholesky(dense(model.covar_module(X_all)) + torch.diag(noise_all))
             resid = (y - model.mean_module(X)).unsqueeze(-1)
             self.alpha = torch.cholesky_solve(resid, self.L[:n, :n]).squeeze(-1)
         self.X, self.X_all, self.n = X, X_all, n
+
+    def noise_at(self, Xt: Tensor) -> Tensor:
+        """``τ²`` ``Xt.shape[:-1]`` of a new observation at transformed inputs ``Xt (..., D)``
+        (internal scale): the likelihood's noise there (fidelity-dependent for a
+        :class:`~mfbo.models.noise.FidelityGaussianLikelihood`), the mean training noise for a
+        ``FixedNoiseGaussianLikelihood``."""
+        lik = self.model.likelihood
+        if isinstance(lik, FidelityGaussianLikelihood):
+            return lik.noise_variance(Xt)
+        if isinstance(lik, FixedNoiseGaussianLikelihood):
+            return torch.full(Xt.shape[:-1], self._fixed_noise, dtype=Xt.dtype)
+        return lik.noise.reshape(()).expand(Xt.shape[:-1])
 
     @staticmethod
     def supports(model: Model) -> bool:
@@ -246,7 +258,7 @@ class ExactGPPosterior:
         if getattr(model, "num_outputs", None) != 1 or len(model.train_inputs) != 1 or model.train_inputs[0].dim() != 2:
             return False
         lik = model.likelihood
-        if not isinstance(lik, (GaussianLikelihood, FixedNoiseGaussianLikelihood)):
+        if not isinstance(lik, (GaussianLikelihood, FixedNoiseGaussianLikelihood, FidelityGaussianLikelihood)):
             return False
         if isinstance(lik, GaussianLikelihood) and lik.noise.numel() != 1:
             return False
@@ -363,7 +375,7 @@ class ExactGPMoments(GPMoments):
         return self.gp.offset + self.gp.scale * mean, self.gp.scale**2 * cov
 
     def noise(self, X: Tensor) -> Tensor:
-        return torch.full(X.shape[:-1], self.gp.scale**2 * self.gp.noise, dtype=X.dtype)
+        return self.gp.scale**2 * self.gp.noise_at(self.gp.transform(X))
 
     def prior_and_posterior(self, X: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():

@@ -2,7 +2,8 @@
 
 - :func:`build_mf_gp`: a BoTorch ``SingleTaskGP`` on ``d + 1`` columns (configuration, then the
   normalised fidelity) with one of :data:`KERNELS` (:mod:`mfbo.models.kernels`,
-  :mod:`mfbo.models.mf_gp`).
+  :mod:`mfbo.models.mf_gp`) and a likelihood from :data:`NOISE_MODELS`, by default noise that
+  grows towards cheap fidelities (:mod:`mfbo.models.noise`).
 - :func:`fit_model` / :class:`FitReport`: warm-started, retried, never-raising MAP fitting, on
   a subset of the data when it is large (:mod:`mfbo.models.fit`).
 - :class:`CostModel`, :class:`KnownCost`, :class:`LearnedCost`: ``X (..., d + 1) -> cost (...)``
@@ -16,5 +17,6 @@ from .cost import CostModel, KnownCost, LearnedCost
 from .fit import FitReport, fit_model
 from .kernels import KERNELS
 from .mf_gp import build_mf_gp
+from .noise import NOISE_MODELS, FidelityGaussianLikelihood
 
-__all__ = ["KERNELS", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost"]
+__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost"]

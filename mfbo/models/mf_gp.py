@@ -15,8 +15,12 @@ Model pieces, for every kernel:
   (:meth:`mfbo.Space.encode`, :meth:`mfbo.Fidelity.normalize`), which is what the lengthscale
   priors assume; a ``Normalize`` fitted to the data would rescale the fidelity column by the
   observed fidelity range and break ``s = 1`` as the target for the fidelity kernels.
-- **Likelihood**: Gaussian, BoTorch's ``SingleTaskGP`` default: noise prior
-  ``LogNormal(-4, 1)`` and a noise floor of ``1e-4`` (on the standardised scale), which keeps
+- **Likelihood** (``noise``): ``"fidelity"`` (default), Gaussian with a variance that grows
+  towards cheap fidelities, ``τ²(s) = τ²₁ + τ²_Δ (1 - s)²``
+  (:class:`mfbo.models.noise.FidelityGaussianLikelihood`; cheap fidelities are noisier, and one
+  shared noise level would make target evaluations look as noisy as the cheapest ones); or
+  ``"homoskedastic"``, BoTorch's ``SingleTaskGP`` default. Both keep BoTorch's target-noise
+  prior ``LogNormal(-4, 1)`` and floor ``1e-4`` (on the standardised scale), which keeps
   ``K + noise I`` well conditioned with duplicated inputs.
 - **Mean**: a constant (``SingleTaskGP`` default).
 - **Initial hyperparameters** are deterministic (the priors' modes or BoTorch's defaults, and a
@@ -37,6 +41,7 @@ from botorch.models.utils.gpytorch_modules import get_gaussian_likelihood_with_l
 from torch import Tensor
 
 from .kernels import check_kernel, covar_module
+from .noise import NOISE_MODELS, FidelityGaussianLikelihood
 
 __all__ = ["build_mf_gp"]
 
@@ -67,6 +72,7 @@ def build_mf_gp(
     kernel: str = "linear-truncated",
     fidelities: Tensor | None = None,
     icm_rank: int | None = None,
+    noise: str = "fidelity",
 ) -> Model:
     """A multi-fidelity GP on ``(x, s)``, not yet fitted (see :func:`mfbo.models.fit_model`).
 
@@ -78,16 +84,20 @@ def build_mf_gp(
             (increasing, ending at 1), ``None`` for a continuous one. Required by ``"icm"``,
             whose training fidelities must all be levels; ignored by the other kernels.
         icm_rank: rank of the ICM coregionalisation factor ``W`` (default ``min(L, 2)``).
+        noise: the likelihood, one of :data:`mfbo.models.noise.NOISE_MODELS`: ``"fidelity"``
+            (noise variance growing towards cheap fidelities) or ``"homoskedastic"``.
 
     Returns:
         A ``SingleTaskGP`` with ``Standardize(m=1)`` and the chosen covariance, in train mode
         with deterministic initial hyperparameters.
 
     Raises:
-        ValueError: unknown ``kernel``; ``"icm"`` without ``fidelities`` or with training
+        ValueError: unknown ``kernel`` or ``noise``; ``"icm"`` without ``fidelities`` or with training
             fidelities off the levels; ``"downsampling"`` with ``s > 1``; malformed data.
     """
     check_kernel(kernel)
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"noise must be one of {list(NOISE_MODELS)}, got {noise!r}")
     train_X, train_Y = _check_data(train_X, train_Y)
     s = train_X[:, -1]
     if kernel == "downsampling" and (s > 1).any():
@@ -112,7 +122,7 @@ def build_mf_gp(
         train_X,
         train_Y,
         covar_module=covar,
-        likelihood=get_gaussian_likelihood_with_lognormal_prior(),
+        likelihood=FidelityGaussianLikelihood() if noise == "fidelity" else get_gaussian_likelihood_with_lognormal_prior(),
         outcome_transform=Standardize(m=1),
     )
     return model.to(torch.double)

@@ -395,7 +395,7 @@ class Hartmann(SyntheticProblem):
             raise ValueError(f"mfhartmann: correlation must be one of {list(MF_PRIOR_BENCH_CORRELATIONS)!r}, got {correlation!r}")
         bias, noise = MF_PRIOR_BENCH_CORRELATIONS[correlation]
         return cls(
-            f"mfhartmann{dim}-{correlation}", dim, Fidelity("z", 1, 100, integer=True),
+            f"mfhartmann{dim}-{correlation}", dim, Fidelity("z", 1, 100, integer=True, log=True),
             bias=bias, noise=noise, log_bias=True, cost_floor=0.05, seed=seed,
         )
 

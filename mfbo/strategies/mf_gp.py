@@ -5,7 +5,8 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
 1. **Initial design** (see :func:`initial_design`): a nested scrambled-Sobol design whose
    fidelities are spread so that the cheap levels dominate; it spends ``init_fraction`` of the
    run's budget (10 % by default), charged like any other trial.
-2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel selectable), fitted
+2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel and noise model
+   selectable, by default noise that grows towards cheap fidelities), fitted
    to all successful observations at every fidelity with ``Y = -value`` (BoTorch maximises;
    mfbo minimises: the sign flips here and only here). Fitting is warm-started from the last
    step's hyperparameters and never ends the run (:func:`mfbo.models.fit_model`); a fallback is
@@ -36,7 +37,7 @@ from torch import Tensor
 from ..acquisition import MultiFidelityEI, MultiFidelityGIBBON, MultiFidelityKG, MultiFidelityMES, MultiFidelityUCB
 from ..acquisition.base import Acquisition, AcquisitionContext
 from ..acquisition.optimize import optimize_joint
-from ..models import KERNELS, CostModel, KnownCost, LearnedCost, build_mf_gp, fit_model
+from ..models import KERNELS, NOISE_MODELS, CostModel, KnownCost, LearnedCost, build_mf_gp, fit_model
 from ..models.fit import hyperparameters, load_hyperparameters
 from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
@@ -96,6 +97,9 @@ class MultiFidelityGPStrategy(Strategy):
     Options (besides the acquisition's own, listed by ``mfbo list strategies``):
         kernel: one of :data:`mfbo.models.KERNELS` (default ``"linear-truncated"``; ``"icm"``
             needs a discrete fidelity).
+        noise: the likelihood, one of :data:`mfbo.models.NOISE_MODELS`: ``"fidelity"`` (default;
+            noise variance growing towards cheap fidelities, :mod:`mfbo.models.noise`) or
+            ``"homoskedastic"`` (BoTorch's default, one noise level for all fidelities).
         cost_model: ``"auto"`` (known if the problem states a fidelity-only cost, else
             learned), ``"known"`` or ``"learned"``.
         q: batch size of each acquisition step.
@@ -126,6 +130,7 @@ class MultiFidelityGPStrategy(Strategy):
         seed: int = 0,
         problem=None,
         kernel: str = "linear-truncated",
+        noise: str = "fidelity",
         cost_model: str = "auto",
         q: int = 1,
         init_fraction: float = 0.1,
@@ -141,6 +146,8 @@ class MultiFidelityGPStrategy(Strategy):
             raise ValueError(f"strategy {self.name!r}: option kernel must be one of {list(KERNELS)}, got {kernel!r}")
         if kernel == "icm" and not fidelity.is_discrete:
             raise ValueError(f"strategy {self.name!r}: kernel 'icm' needs a discrete fidelity, but {fidelity!r} is continuous")
+        if noise not in NOISE_MODELS:
+            raise ValueError(f"strategy {self.name!r}: option noise must be one of {list(NOISE_MODELS)}, got {noise!r}")
         if cost_model not in COST_MODELS:
             raise ValueError(f"strategy {self.name!r}: option cost_model must be one of {list(COST_MODELS)}, got {cost_model!r}")
         if int(q) < 1:
@@ -152,6 +159,7 @@ class MultiFidelityGPStrategy(Strategy):
         if int(max_fit_points) < 10:
             raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {max_fit_points!r}")
         self.kernel = kernel
+        self.noise = noise
         self.q = int(q)
         self.init_fraction = float(init_fraction)
         self.min_init = space.dim + 2 if min_init is None else int(min_init)
@@ -191,7 +199,7 @@ class MultiFidelityGPStrategy(Strategy):
 
     def options(self) -> dict[str, Any]:
         return {
-            "kernel": self.kernel, "cost_model": self.cost_model_option, "q": self.q,
+            "kernel": self.kernel, "noise": self.noise, "cost_model": self.cost_model_option, "q": self.q,
             "init_fraction": self.init_fraction, "min_init": self.min_init,
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, **self.acquisition.options(),
         }
@@ -266,7 +274,7 @@ class MultiFidelityGPStrategy(Strategy):
         if self._state is not None and self._state[0] == n:
             return self._state[1:]
         X, Y, costs = self._data()
-        model = build_mf_gp(X, Y, kernel=self.kernel, fidelities=self._levels)
+        model = build_mf_gp(X, Y, kernel=self.kernel, fidelities=self._levels, noise=self.noise)
         if self._last_hyperparameters is not None and len(X) < self._fitted_at * (1 + self.refit_growth):
             load_hyperparameters(model, self._last_hyperparameters)
             model.eval()

@@ -8,6 +8,7 @@ from botorch.acquisition.analytic import LogExpectedImprovement
 from botorch.models import ModelListGP, SingleTaskGP, SingleTaskMultiFidelityGP
 from botorch.models.transforms import Standardize
 
+from mfbo.models import FidelityGaussianLikelihood
 from mfbo.acquisition.ei import (
     ExactGPMoments,
     LogAugmentedEI,
@@ -103,12 +104,16 @@ def test_effective_best_is_huangs_incumbent(ctx2d):
 # ------------------------------------------------------------------------------------------------
 # Posterior moments: the fast exact path and the generic one agree
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("fixed_noise", [False, True])
-def test_fast_and_generic_moments_agree_with_and_without_pending(ctx2d, fixed_noise):
+@pytest.mark.parametrize("noise", ["homoskedastic", "fixed", "fidelity"])
+def test_fast_and_generic_moments_agree_with_and_without_pending(ctx2d, noise):
     X, Y = ctx2d.train_X, ctx2d.train_Y
-    if fixed_noise:
+    if noise == "fixed":
         model = SingleTaskGP(X, Y, train_Yvar=torch.full_like(Y, 1e-3), outcome_transform=Standardize(1))
         model.load_state_dict(ctx2d.model.state_dict(), strict=False)
+    elif noise == "fidelity":
+        model = SingleTaskGP(X, Y, likelihood=FidelityGaussianLikelihood(), outcome_transform=Standardize(1))
+        model.load_state_dict(ctx2d.model.state_dict(), strict=False)
+        model.likelihood.noise_covar._set("raw_extra_noise", torch.tensor(0.5))
     else:
         model = ctx2d.model
     assert ExactGPMoments.supports(model)
@@ -119,11 +124,14 @@ def test_fast_and_generic_moments_agree_with_and_without_pending(ctx2d, fixed_no
             assert torch.allclose(a, b, rtol=1e-5, atol=1e-9)
         assert torch.allclose(fast.noise(Q), generic.noise(Q), rtol=1e-5, atol=1e-12)
         assert isinstance(gp_moments(model, pending, X), ExactGPMoments)
-    # the believer shrinks the variance at the pending point and keeps the mean
-    P = torch.tensor([[[0.3, 0.3, 1.0]]], dtype=DTYPE)
-    m0, c0 = ExactGPMoments(model).joint(P)
-    m1, c1 = ExactGPMoments(model, P[0]).joint(P)
-    assert torch.allclose(m0, m1, atol=1e-8) and c1.item() < 0.5 * c0.item()
+    # the believer keeps the mean and shrinks the variance at the pending point to c0 τ² / (c0 + τ²)
+    for s in (1.0, 0.2):
+        P = torch.tensor([[[0.3, 0.3, s]]], dtype=DTYPE)
+        m0, c0 = ExactGPMoments(model).joint(P)
+        m1, c1 = ExactGPMoments(model, P[0]).joint(P)
+        tau2 = ExactGPMoments(model).noise(P)
+        assert torch.allclose(m0, m1, atol=1e-8)
+        torch.testing.assert_close(c1.reshape(()), (c0 * tau2 / (c0 + tau2)).reshape(()), rtol=1e-6, atol=1e-12)
 
 
 def test_models_without_the_fast_path_use_the_posterior(ctx2d, context):

@@ -13,6 +13,7 @@ from botorch.models.transforms import Normalize, Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mfbo.acquisition.base import AcquisitionContext
+from mfbo.models import FidelityGaussianLikelihood
 from mfbo.acquisition.kg import (
     KGObjective,
     MultiFidelityKG,
@@ -193,16 +194,21 @@ def test_objective_shape_sign_and_gradient(mf_model):
     torch.testing.assert_close(grad, fd, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize("fidelity_noise", [False, True])
 @pytest.mark.parametrize("pending", [False, True])
-def test_cholesky_pieces_match_the_posterior(pending):
+def test_cholesky_pieces_match_the_posterior(pending, fidelity_noise):
     """The fast path (GP pieces, internal scale) equals the generic one (``model.posterior``),
-    with input and outcome transforms and Kriging-believer pending points."""
+    with input and outcome transforms, Kriging-believer pending points, and a homoskedastic or
+    fidelity-dependent likelihood."""
     gen = torch.Generator().manual_seed(4)
     X = torch.rand(12, 3, dtype=DTYPE, generator=gen)
     Y = -(target(X) * 3.0 + 10.0).unsqueeze(-1)
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        model = fit(SingleTaskGP(X, Y, input_transform=Normalize(3), outcome_transform=Standardize(1)))
+        likelihood = FidelityGaussianLikelihood() if fidelity_noise else None
+        model = fit(SingleTaskGP(X, Y, likelihood=likelihood, input_transform=Normalize(3), outcome_transform=Standardize(1)))
+    if fidelity_noise:  # make the noise clearly fidelity-dependent
+        model.likelihood.noise_covar._set("raw_extra_noise", torch.tensor(0.5))
     assert _CholeskyPieces.supports(model)
     X_pending = torch.rand(3, 3, dtype=DTYPE, generator=gen) if pending else None
     A = torch.cat([torch.rand(20, 2, dtype=DTYPE, generator=gen), torch.ones(20, 1, dtype=DTYPE)], -1)

@@ -96,9 +96,9 @@ def _log_prior(model, skip=()):
 @pytest.mark.parametrize("kernel", ["linear-truncated", "exp-decay", "downsampling"])
 def test_matches_botorch_single_task_multi_fidelity_gp(kernel):
     """Same covariance and priors as BoTorch's model at the same hyperparameters (except the
-    linear-truncated power, which we fix at 1)."""
+    linear-truncated power, which we fix at 1), with BoTorch's homoskedastic likelihood."""
     X, Y = data(8)
-    ours = build_mf_gp(X, Y, kernel=kernel)
+    ours = build_mf_gp(X, Y, kernel=kernel, noise="homoskedastic")
     if kernel == "linear-truncated":
         theirs = SingleTaskMultiFidelityGP(X, Y, data_fidelities=[D])
         rename = lambda name: name.replace("covar_module.base_kernel.", "covar_module.base_kernel.kernels.0.")  # noqa: E731
