@@ -108,7 +108,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"problem   {spec.get('problem')}  {json.dumps(spec.get('problem_options') or {})}")
     print(f"strategy  {spec.get('strategy')}  {json.dumps(spec.get('options') or {})}")
     print(f"seed      {spec.get('seed')}    budget {spec.get('budget')}")
-    print(f"versions  " + "  ".join(f"{k} {v}" for k, v in versions.items()))
+    print("versions  " + "  ".join(f"{k} {v}" for k, v in versions.items()))
     state = "complete" if run.complete else "INCOMPLETE (no footer: the run was interrupted or is still running)"
     print(f"status    {state}" + ("; last line truncated" if run.truncated else ""))
     for w in caught:

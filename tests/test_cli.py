@@ -1,6 +1,5 @@
 """The command line: list, run, show, and one-line errors for user mistakes."""
 
-import json
 import subprocess
 import sys
 

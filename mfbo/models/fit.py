@@ -168,6 +168,7 @@ def fit_model(
     max_fit_points: int = 500,
     max_attempts: int = 3,
     maxiter: int = 200,
+    warm_maxiter: int = 50,
 ) -> FitReport:
     """Fit ``model``'s hyperparameters in place; never raises for numerical trouble.
 
@@ -183,6 +184,12 @@ def fit_model(
             convention): the fit is close, and the next step's warm start continues from it, so
             each refit's time stays bounded (the ICM's flat directions can otherwise take
             hundreds of iterations).
+        warm_maxiter: L-BFGS-B iterations of the first attempt when it starts from
+            ``previous_state``. A refit after a few per cent more data starts next to its
+            optimum and mostly converges well within this; when it does not, the next refit
+            goes on from where it stopped. This bounds the refit step: at ``n = 2000``
+            (a 500-point fitting subset) 200 iterations took about 20 s on one core, 50 take
+            about a quarter of that.
 
     Returns:
         A :class:`FitReport`. The model is in eval mode.
@@ -190,7 +197,9 @@ def fit_model(
     Raises:
         ValueError: a bad option (not for numerical trouble, which is reported instead).
     """
-    _check_options(seed=seed, max_fit_points=max_fit_points, max_attempts=max_attempts, maxiter=maxiter)
+    _check_options(
+        seed=seed, max_fit_points=max_fit_points, max_attempts=max_attempts, maxiter=maxiter, warm_maxiter=warm_maxiter
+    )
     rng = np.random.default_rng(seed)
     initial = hyperparameters(model)
     warm = load_hyperparameters(model, previous_state) if previous_state else []
@@ -217,7 +226,8 @@ def fit_model(
                 with torch_seed_scope(rng):
                     if attempt > 1:
                         sample_all_priors(model)
-                    loss, iterations = _attempt(mll, jitter, maxiter)
+                    limit = warm_maxiter if attempt == 1 and warm else maxiter
+                    loss, iterations = _attempt(mll, jitter, limit)
                 ok = True
                 break
             except Exception as err:  # noqa: BLE001 (any numerical failure must not end the run)
@@ -235,7 +245,7 @@ def fit_model(
     warm_note = f", warm start ({len(warm)} hyperparameters)" if warm else ""
     if ok:
         jit = f", Cholesky jitter {jitter:g}" if jitter else ""
-        cap = " (maxiter reached)" if iterations >= maxiter else ""
+        cap = " (maxiter reached)" if iterations >= limit else ""
         message = (
             f"fitted on {where}{warm_note} in attempt {attempt}/{max_attempts}{jit}, "
             f"{iterations} L-BFGS-B iterations{cap}; -mll/n = {loss:.4g}"

@@ -145,6 +145,18 @@ def test_warm_start_loads_hyperparameters_only():
         assert (model.posterior(X2).mean - Y2).abs().max() < 0.1 * Y2.std()
 
 
+def test_a_warm_started_fit_is_capped_at_warm_maxiter():
+    """A refit from the last step's hyperparameters gets ``warm_maxiter`` iterations, a cold fit
+    ``maxiter``: both limits are honoured and reported."""
+    X, Y = data(20)
+    cold = build_mf_gp(X, Y)
+    assert "(maxiter reached)" in fit_model(cold, seed=0, maxiter=4).message
+    far = hyperparameters(build_mf_gp(X, Y))  # a warm start far from the optimum
+    model = build_mf_gp(X, Y)
+    report = fit_model(model, seed=0, previous_state=far, maxiter=200, warm_maxiter=3)
+    assert report.ok and "3 L-BFGS-B iterations (maxiter reached)" in report.message
+
+
 def test_subset_fitting_then_conditions_on_all_points(monkeypatch):
     X, Y = data(40, seed=3)
     model = build_mf_gp(X, Y)
@@ -175,7 +187,7 @@ def test_fit_subset_keeps_the_best_points_and_is_seeded():
 
 
 @pytest.mark.parametrize(
-    "kwargs, option", [({"seed": -1}, "seed"), ({"max_fit_points": 0}, "max_fit_points"), ({"max_attempts": 0}, "max_attempts")]
+    "kwargs, option", [({"seed": -1}, "seed"), ({"max_fit_points": 0}, "max_fit_points"), ({"max_attempts": 0}, "max_attempts"), ({"warm_maxiter": 0}, "warm_maxiter")]
 )
 def test_bad_options_name_the_option(kwargs, option):
     X, Y = data(6)
