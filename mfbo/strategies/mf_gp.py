@@ -95,8 +95,11 @@ class MultiFidelityGPStrategy(Strategy):
     """GP on ``(x, s)`` plus a cost-aware acquisition; see the module docstring.
 
     Options (besides the acquisition's own, listed by ``mfbo list strategies``):
-        kernel: one of :data:`mfbo.models.KERNELS` (default ``"linear-truncated"``; ``"icm"``
-            needs a discrete fidelity).
+        kernel: one of :data:`mfbo.models.KERNELS` (default ``"autoregressive"``: BoTorch's
+            linear-truncated kernel plus a learned signed scale of the target part, so that a
+            cheap fidelity carrying a damped or inverted copy of the target is recognised as
+            such; ``"linear-truncated"`` is BoTorch's default; ``"icm"`` needs a discrete
+            fidelity).
         noise: the likelihood, one of :data:`mfbo.models.NOISE_MODELS`: ``"fidelity"`` (default;
             noise variance growing towards cheap fidelities, :mod:`mfbo.models.noise`) or
             ``"homoskedastic"`` (BoTorch's default, one noise level for all fidelities).
@@ -129,7 +132,7 @@ class MultiFidelityGPStrategy(Strategy):
         *,
         seed: int = 0,
         problem=None,
-        kernel: str = "linear-truncated",
+        kernel: str = "autoregressive",
         noise: str = "fidelity",
         cost_model: str = "auto",
         q: int = 1,

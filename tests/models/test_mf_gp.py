@@ -136,6 +136,34 @@ def test_linear_truncated_power_is_fixed_at_one_and_the_kernel_is_psd():
         assert torch.linalg.eigvalsh(model.covar_module(Z).to_dense()).min() < -1e-6
 
 
+def test_autoregressive_kernel_is_linear_truncated_at_rho_zero_and_psd_for_any_rho():
+    X, Y = data(8)
+    ar, lt = build_mf_gp(X, Y, kernel="autoregressive"), build_mf_gp(X, Y, kernel="linear-truncated")
+    Z = torch.rand(30, D + 1, dtype=DT, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ar.covar_module(Z).to_dense(), lt.covar_module(Z).to_dense())
+        for rho in (-3.0, -1.0, 0.7):
+            ar.covar_module.base_kernel.rho.fill_(rho)
+            K = ar.covar_module(Z).to_dense()
+            assert torch.linalg.eigvalsh(K).min() > -1e-10
+            torch.testing.assert_close(ar.covar_module(Z, diag=True), K.diagonal())
+
+
+def test_autoregressive_kernel_learns_an_inverted_cheap_fidelity():
+    """``value(x, 0) = -1.5 f(x) + small bias``: the fit finds ``rho ~ -2.5`` (so ``a(0) = -1.5``)
+    and predicts the target from mostly cheap data; the linear-truncated kernel, whose bias
+    must be independent of the target, fits far worse."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(50, 3, dtype=DT, generator=g)
+    X[:30, -1], X[30:, -1] = 0.0, 1.0
+    f = torch.sin(6 * X[:, 0]) + X[:, 1]
+    Y = (f * (1 - 2.5 * (1 - X[:, -1])) + 0.2 * (1 - X[:, -1]) * X[:, 0]).unsqueeze(-1)
+    ar, lt = build_mf_gp(X, Y, kernel="autoregressive"), build_mf_gp(X, Y, kernel="linear-truncated")
+    loss_ar, loss_lt = (float(fit_model(m, seed=0).message.rsplit("= ", 1)[1]) for m in (ar, lt))
+    assert ar.covar_module.base_kernel.rho.item() == pytest.approx(-2.5, abs=0.2)
+    assert loss_ar < loss_lt - 0.3  # -mll per point
+
+
 @pytest.mark.parametrize("fitted", ["icm"], indirect=True)
 def test_icm_covariance_structure(fitted):
     _, model, _, _, _ = fitted
