@@ -52,6 +52,15 @@ What is taken from where
 - **Option ``threshold``** multiplies ``γ`` (``1`` is the paper). **Option ``cost_exponent``**
   replaces ``q``.
 
+**Noise-discounted τ.** The test uses ``τ_eff = τ² / sqrt(τ² + σ²(z))`` instead of ``τ``
+(``σ²(z)`` the observation-noise variance at ``(x_t, z)``): the posterior standard deviation a
+query at ``z`` actually removes (the variance reduction is ``τ⁴ / (τ² + σ²)``). The paper's
+analysis has one small noise level, where ``τ_eff ≈ τ`` while ``τ² ≫ σ²``; with the
+fidelity-dependent likelihood (:mod:`mfbo.models.noise`) a cheap level whose noise swamps its
+signal never passes the test, whereas the latent ``τ`` there stays large however often it is
+queried. On ``mfhartmann6-terrible`` (seed 0, 30 target evaluations) the latent ``τ`` made BOCA
+spend 403 of 491 queries at ``z <= 10`` and end at regret 2.38 (``gp-ei``: 0.52).
+
 Other deviations: the paper is sequential; pending points (asynchronous workers, ``q > 1``) are
 handled by conditioning the model on its own posterior mean there (Kriging believer, see
 :mod:`mfbo.acquisition.posterior`), which shrinks ``τ`` around them, so both the UCB
@@ -91,8 +100,8 @@ class FidelityRule:
     """BOCA's fidelity test at one configuration ``x_t``, for ``G`` fidelity candidates.
 
     Attributes (each ``(G,)``): ``s`` the candidates (increasing, the last one the target),
-    ``xi`` the information gap ``ξ(s)``, ``tau`` the posterior std ``τ(s, x_t)`` over the prior
-    std, ``gamma`` the threshold ``γ(s)`` in the same units, ``cost`` ``λ(s, x_t)``,
+    ``xi`` the information gap ``ξ(s)``, ``tau`` the noise-discounted posterior std
+    ``τ²/sqrt(τ² + σ²(s))`` at ``(x_t, s)`` over the prior std, ``gamma`` the threshold ``γ(s)`` in the same units, ``cost`` ``λ(s, x_t)``,
     ``eligible`` (bool) membership of ``Z_t`` without ``z•``; ``chosen``: ``z_t`` (float).
     """
 
@@ -191,6 +200,10 @@ class MultiFidelityUCB(Acquisition):
         xi = (1.0 - corr.clamp(-1.0, 1.0) ** 2).sqrt()
         tau = (post_var[:-1].clamp_min(0.0) / prior_var[:-1]).sqrt()
         with torch.no_grad():
+            # what a query at (x, s) can remove of τ: τ sqrt(τ² / (τ² + σ²(s))), output units
+            _, cov = moments.joint(points.unsqueeze(-2))
+            var = cov[..., 0, 0].clamp_min(MIN_VAR)
+            tau = tau * (var / (var + moments.noise(points.unsqueeze(-2))[..., 0])).sqrt()
             cost = ctx.cost(points.unsqueeze(-2)).reshape(-1)
             target_cost = ctx.cost(target.unsqueeze(-2)).reshape(())
         q = self.cost_exponent if self.cost_exponent is not None else 1.0 / (1 + d + 2)
