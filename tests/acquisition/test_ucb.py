@@ -93,6 +93,33 @@ def test_fidelity_rule_is_the_papers(correlated_ctx, cost):
     assert torch.allclose(rule_q.gamma, rule.xi * (rule.cost / rule.cost[-1]) ** 2.0)
 
 
+def test_tau_is_discounted_by_the_noise_at_each_fidelity(correlated_ctx):
+    """``τ_eff = τ sqrt(τ² / (τ² + σ²(s)))``: with a fidelity-dependent likelihood whose cheap
+    levels are very noisy, the cheap fidelity fails the test that it passes without noise."""
+    from botorch.models import SingleTaskGP
+
+    from mfbo.models import FidelityGaussianLikelihood
+
+    ctx = correlated_ctx
+    acq, x, beta = MultiFidelityUCB(grid_size=21), torch.tensor([0.25, 1.0], dtype=DTYPE), 3.0
+    quiet = acq.fidelity_rule(acq.moments(ctx), ctx, x, beta)
+    assert quiet.chosen < 1.0  # the cheap fidelity is used while it is noise-free
+    model = SingleTaskGP(ctx.train_X, ctx.train_Y, likelihood=FidelityGaussianLikelihood(), outcome_transform=Standardize(1))
+    model.load_state_dict(ctx.model.state_dict(), strict=False)
+    model.likelihood.noise_covar._set("raw_noise", torch.tensor(1e-4))
+    model.likelihood.noise_covar._set("raw_extra_noise", torch.tensor(100.0))
+    noisy_ctx = AcquisitionContext(**{**ctx.__dict__, "model": model})
+    moments = acq.moments(noisy_ctx)
+    noisy = acq.fidelity_rule(moments, noisy_ctx, x, beta)
+    _, cov = moments.joint(torch.cat([x.expand(21, 2)[:, :1], noisy.s.unsqueeze(-1)], -1).unsqueeze(-2))
+    noise = moments.noise(torch.cat([x.expand(21, 2)[:, :1], noisy.s.unsqueeze(-1)], -1).unsqueeze(-2))[..., 0]
+    latent = noisy.tau / (cov[..., 0, 0] / (cov[..., 0, 0] + noise)).sqrt()
+    assert (noisy.tau[:10] < 0.2 * latent[:10]).all()  # the noisy half of the range is discounted
+    # ... and the noisiest, cheapest fidelities leave Z_t: a dearer, quieter one is chosen
+    assert not (noisy.eligible & ~quiet.eligible).any() and noisy.eligible.sum() < quiet.eligible.sum()
+    assert noisy.chosen > quiet.chosen
+
+
 def test_generic_and_fast_moments_give_the_same_rule(correlated_ctx):
     ctx = correlated_ctx
     acq = MultiFidelityUCB(grid_size=11)
