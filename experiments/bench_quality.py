@@ -52,6 +52,10 @@ def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, 
 def table(out: str, problems: list[str], strategies: list[str]) -> None:
     df = mfbo.load_runs(out)
     df = df[df["problem"].isin(problems) & df["strategy"].isin(strategies)]
+    partial = df.loc[~df["complete"].astype(bool), "run"].nunique()
+    if partial:
+        print(f"({partial} unfinished runs left out)")
+    df = df[df["complete"].astype(bool)]
     last = df.sort_values("id").groupby(["problem", "strategy", "seed"]).tail(1)
     print("\n### Median final inference regret [IQR] over seeds\n")
     print("| problem | " + " | ".join(strategies) + " |")
