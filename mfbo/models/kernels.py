@@ -213,7 +213,8 @@ class AutoregressiveLinearTruncatedKernel(LinearTruncatedFidelityKernel):
     bias ``delta`` must be independent of the target, so a cheap level that carries a weak or
     inverted copy of it looks like "target plus independent bias", more informative than it is.
     ``rho`` has a ``Normal(0, 1)`` prior and starts at 0. It is a valid kernel for every ``rho``
-    (a rank-one rescaling of ``k_0`` plus the PSD bias part). One fidelity column only.
+    (a rank-one rescaling of ``k_0`` plus the PSD bias part). The power ``p`` of the bias factor
+    ``(1 + s s')^p`` is the parent's (fixed at 1 by :func:`covar_module`). One fidelity column only.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -235,9 +236,11 @@ class AutoregressiveLinearTruncatedKernel(LinearTruncatedFidelityKernel):
         rho = self.rho.view(*self.batch_shape, 1)
         a1, a2 = 1 + rho * (1 - s1), 1 + rho * (1 - s2)
         if diag:
-            return a1 * a2 * k0 + (1 - s1) * (1 - s2) * (1 + s1 * s2) * k1
+            power = self.power.view(*self.batch_shape, 1)
+            return a1 * a2 * k0 + (1 - s1) * (1 - s2) * (1 + s1 * s2).pow(power) * k1
+        power = self.power.view(*self.batch_shape, 1, 1)
         outer = lambda u, v: u.unsqueeze(-1) * v.unsqueeze(-2)  # noqa: E731
-        bias = outer(1 - s1, 1 - s2) * (1 + outer(s1, s2))
+        bias = outer(1 - s1, 1 - s2) * (1 + outer(s1, s2)).pow(power)
         return outer(a1, a2) * k0 + bias * k1
 
 

@@ -111,8 +111,9 @@ def test_tau_is_discounted_by_the_noise_at_each_fidelity(correlated_ctx):
     noisy_ctx = AcquisitionContext(**{**ctx.__dict__, "model": model})
     moments = acq.moments(noisy_ctx)
     noisy = acq.fidelity_rule(moments, noisy_ctx, x, beta)
-    _, cov = moments.joint(torch.cat([x.expand(21, 2)[:, :1], noisy.s.unsqueeze(-1)], -1).unsqueeze(-2))
-    noise = moments.noise(torch.cat([x.expand(21, 2)[:, :1], noisy.s.unsqueeze(-1)], -1).unsqueeze(-2))[..., 0]
+    points = torch.cat([x.expand(21, 2)[:, :1], noisy.s.unsqueeze(-1)], -1).unsqueeze(-2)
+    _, cov = moments.joint(points)
+    noise = moments.noise(points)[..., 0]
     latent = noisy.tau / (cov[..., 0, 0] / (cov[..., 0, 0] + noise)).sqrt()
     assert (noisy.tau[:10] < 0.2 * latent[:10]).all()  # the noisy half of the range is discounted
     # ... and the noisiest, cheapest fidelities leave Z_t: a dearer, quieter one is chosen
