@@ -13,6 +13,14 @@ evaluation (measured wall time, for example), the loop evaluates while the spent
 the budget, so **the last trial may overshoot** by at most its own cost. ``stop_reason`` in the
 log says which rule ended the run.
 
+Continuations
+-------------
+A trial with ``continues = k`` takes trial ``k``'s configuration on to a higher fidelity
+(:class:`~mfbo.trial.Trial`). The loop passes ``resume_from`` = trial ``k``'s fidelity to the
+problem; a resumable problem charges only the increment, any other the full cost, and the budget
+check uses :meth:`Problem.increment_cost` accordingly. The record's ``continues`` field keeps the
+link, so analysis can rebuild each configuration's promotions.
+
 Failures
 --------
 If the objective raises, or returns a non-finite value, the trial is recorded with
@@ -58,6 +66,7 @@ class TrialRecord:
     """One evaluated trial as it appears in the log and in :attr:`Result.trials`."""
 
     id: int
+    continues: int | None  # id of the trial this one continued to a higher fidelity, if any
     config: dict[str, Any]
     fidelity: float | None
     value: float | None
@@ -136,11 +145,11 @@ def _resolve(problem: Problem | str, strategy: Strategy | str, seed: int, proble
     return problem, strategy
 
 
-def _evaluate(problem: Problem, trial: Trial, known_cost: float | None) -> tuple[Observation, float]:
+def _evaluate(problem: Problem, trial: Trial, known_cost: float | None, resume_from: float | None = None) -> tuple[Observation, float]:
     """Evaluate a trial, turning exceptions and non-finite values into failed observations."""
     start = time.perf_counter()
     try:
-        obs = problem.evaluate(trial.config, trial.fidelity)
+        obs = problem.evaluate(trial.config, trial.fidelity, resume_from=resume_from)
     except Exception as err:  # any objective error is a failed trial, never the end of the run
         obs = Observation.failure(f"{type(err).__name__}: {err}")
     elapsed = time.perf_counter() - start
@@ -150,6 +159,15 @@ def _evaluate(problem: Problem, trial: Trial, known_cost: float | None) -> tuple
         charged = known_cost if known_cost is not None else elapsed
         obs = Observation.failure(obs.error or "failed", cost=charged, info=obs.info)
     return obs, elapsed
+
+
+def _resume_point(trial: Trial, fidelities: dict[int, Any]) -> Any:
+    """The fidelity a continuation starts from (``None`` for a new evaluation)."""
+    if trial.continues is None:
+        return None
+    if trial.continues not in fidelities:
+        raise StrategyError(f"trial {trial.id} continues trial {trial.continues}, which this run never evaluated")
+    return fidelities[trial.continues]
 
 
 def minimize(
@@ -218,6 +236,7 @@ def minimize(
     tolerance = 1e-9 * float(budget)  # float round-off: 30 trials of cost 1.0 fit a budget of 30
     started = time.perf_counter()
     completed = False
+    fidelities: dict[int, Any] = {}  # trial id -> fidelity reached, for continuations
 
     def call_strategy(what: str, fn: Callable[[], Any]) -> tuple[Any, float]:
         t0 = time.perf_counter()
@@ -233,11 +252,13 @@ def minimize(
                 stop_reason = "max_trials"
                 break
             trial, ask_time = call_strategy("ask", strategy.ask)
-            known_cost = problem.cost(trial.config, trial.fidelity)
+            resume_from = _resume_point(trial, fidelities)
+            known_cost = problem.increment_cost(trial.config, trial.fidelity, resume_from)
             if known_cost is not None and cum_cost + known_cost > budget + tolerance:
                 stop_reason = "budget (next trial would exceed it)"
                 break
-            obs, eval_time = _evaluate(problem, trial, known_cost)
+            obs, eval_time = _evaluate(problem, trial, known_cost, resume_from)
+            fidelities[trial.id] = trial.fidelity
             _, tell_time = call_strategy("tell", lambda: strategy.tell(trial, obs))
             recommendation, recommend_time = call_strategy("recommend", strategy.recommend)
 
@@ -250,6 +271,7 @@ def minimize(
             rec_value = None if recommendation is None else rec_cache[1]
             record = TrialRecord(
                 id=trial.id,
+                continues=trial.continues,
                 config=trial.config,
                 fidelity=trial.fidelity,
                 value=obs.value if obs.ok else None,

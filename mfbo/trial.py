@@ -16,11 +16,23 @@ class Trial:
     """A request to evaluate ``config`` at ``fidelity`` (``None`` for single-fidelity problems).
 
     ``id`` is unique within a run and increases in ask order, so logs sort by it.
+
+    There are two kinds of request:
+
+    - a **new** evaluation (``continues is None``): train ``config`` from scratch up to
+      ``fidelity``;
+    - a **continuation** (``continues = k``): take trial ``k``, which evaluated the same
+      configuration at a lower fidelity, on to ``fidelity``. Problems that can resume
+      (:attr:`mfbo.problems.Problem.resumable`: epochs of a training run, the cumulative time of a
+      learning-curve surrogate) charge only the increment ``cost(fidelity) - cost(fidelity_k)``;
+      the others evaluate from scratch and charge the full cost. Hyperband, ASHA, BOIL and
+      freeze-thaw methods promote configurations this way.
     """
 
     config: dict[str, Any]
     fidelity: float | None
     id: int
+    continues: int | None = None
 
 
 @dataclass(frozen=True)

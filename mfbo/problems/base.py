@@ -25,12 +25,23 @@ class Problem:
     and :meth:`cost`. :meth:`evaluate` validates the inputs and the returned observation, so
     subclasses see only valid, canonical configurations and fidelities.
 
+    **Resuming.** A problem whose evaluations can be continued (training for more epochs from a
+    checkpoint, a learning-curve surrogate whose cost is cumulative) sets :attr:`resumable` and
+    implements :meth:`_resume`; ``evaluate(config, fidelity, resume_from=f0)`` then returns the
+    observation at ``fidelity`` with the cost of going from ``f0`` to ``fidelity`` only, and
+    :meth:`increment_cost` predicts that cost. On a problem that cannot resume, ``resume_from``
+    is accepted and ignored: the evaluation starts from scratch and costs the full price.
+
     Attributes:
         name: the registry name (or a user-given name).
         space: the search space.
         fidelity: the fidelity axis, or ``None`` for a single-fidelity problem.
         optimum: the minimum of the target-fidelity objective, if known.
+        resumable: whether an evaluation can continue from a lower fidelity and be charged only
+            the increment (class attribute; see above).
     """
+
+    resumable: bool = False
 
     def __init__(self, name: str, space: Space, fidelity: Fidelity | None = None, optimum: float | None = None):
         if not isinstance(space, Space):
@@ -55,19 +66,52 @@ class Problem:
             return None
         return self.fidelity.target if fidelity is None else self.fidelity.validate(fidelity)
 
-    def evaluate(self, config: Mapping[str, Any], fidelity: Any = None) -> Observation:
-        """Evaluate ``config`` at ``fidelity`` (default: the target). Raises on invalid input."""
+    def evaluate(self, config: Mapping[str, Any], fidelity: Any = None, *, resume_from: Any = None) -> Observation:
+        """Evaluate ``config`` at ``fidelity`` (default: the target). Raises on invalid input.
+
+        ``resume_from``: a lower fidelity at which ``config`` was evaluated before; a
+        :attr:`resumable` problem continues from there and charges only the increment.
+        """
         config = self.space.validate(config)
         fidelity = self.validate_fidelity(fidelity)
-        obs = self._evaluate(config, fidelity)
+        resume_from = self._validate_resume(fidelity, resume_from)
+        if resume_from is not None and self.resumable:
+            obs = self._resume(config, fidelity, resume_from)
+        else:
+            obs = self._evaluate(config, fidelity)
         if not isinstance(obs, Observation):
             raise TypeError(f"problem {self.name!r}: _evaluate must return an Observation, got {type(obs).__name__}")
         if obs.ok and not (math.isfinite(obs.cost) and obs.cost > 0):
             raise ValueError(f"problem {self.name!r}: cost must be a finite number > 0, got {obs.cost!r}")
         return obs
 
+    def _validate_resume(self, fidelity: float | None, resume_from: Any) -> float | None:
+        if resume_from is None:
+            return None
+        if self.fidelity is None:
+            raise ValueError(f"problem {self.name!r} has no fidelity, so there is nothing to resume from (resume_from={resume_from!r})")
+        start = self.fidelity.validate(resume_from)
+        if not start < fidelity:
+            raise ValueError(f"problem {self.name!r}: resume_from must be a fidelity below the requested {fidelity!r}, got {resume_from!r}")
+        return start
+
     def _evaluate(self, config: dict[str, Any], fidelity: float | None) -> Observation:
         raise NotImplementedError  # abstract: every concrete problem implements it
+
+    def _resume(self, config: dict[str, Any], fidelity: float, resume_from: float) -> Observation:
+        """Continue an evaluation of ``config`` from ``resume_from`` to ``fidelity``; the
+        observation's cost is the increment. Resumable problems implement it."""
+        raise NotImplementedError(f"problem {self.name!r} sets resumable but does not implement _resume")
+
+    def increment_cost(self, config: Mapping[str, Any], fidelity: Any, resume_from: Any = None) -> float | None:
+        """The known cost of evaluating ``config`` at ``fidelity`` when continuing from
+        ``resume_from``: ``cost(fidelity) - cost(resume_from)`` on a resumable problem, the full
+        :meth:`cost` otherwise (or with no ``resume_from``). ``None`` if the cost is not known."""
+        full = self.cost(config, fidelity)
+        if full is None or resume_from is None or not self.resumable:
+            return full
+        done = self.cost(config, resume_from)
+        return None if done is None else max(full - done, 0.0)
 
     def target_value(self, config: Mapping[str, Any]) -> float | None:
         """Noiseless value of ``config`` at the target fidelity, or ``None`` if unknown."""

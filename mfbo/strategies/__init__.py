@@ -15,12 +15,12 @@ from typing import Any
 
 from ..problems.base import Problem
 from ..space import Space
-from .base import Strategy
+from .base import Continuation, Strategy
 from .gp_ei import GPEI
 from .mf_gp import MULTI_FIDELITY_STRATEGIES
 from .random_search import RandomSearch
 
-__all__ = ["Strategy", "register", "names", "make", "option_names"]
+__all__ = ["Strategy", "Continuation", "register", "names", "make", "option_names"]
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 

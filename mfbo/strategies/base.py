@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +23,17 @@ from ..problems.base import Problem
 from ..space import Fidelity, Space
 from ..trial import Observation, Trial
 
-__all__ = ["Strategy"]
+__all__ = ["Strategy", "Continuation"]
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What :meth:`Strategy._suggest` returns to continue told trial ``trial_id`` (same
+    configuration) up to the higher ``fidelity``; :meth:`Strategy.ask` turns it into a
+    :class:`~mfbo.trial.Trial` with ``continues=trial_id``."""
+
+    trial_id: int
+    fidelity: Any
 
 
 class Strategy:
@@ -89,11 +100,29 @@ class Strategy:
     # The interface ------------------------------------------------------------------------------
     def ask(self) -> Trial:
         """Propose the next trial; it stays in :attr:`pending` until told."""
-        config, fidelity = self._suggest()
-        trial = Trial(config=self.space.validate(config), fidelity=fidelity, id=self._next_id)
+        suggestion = self._suggest()
+        if isinstance(suggestion, Continuation):
+            trial = self._continuation_trial(suggestion)
+        else:
+            config, fidelity = suggestion
+            trial = Trial(config=self.space.validate(config), fidelity=fidelity, id=self._next_id)
         self._next_id += 1
         self.pending[trial.id] = trial
         return trial
+
+    def _continuation_trial(self, request: Continuation) -> Trial:
+        told = {t.id: (t, o) for t, o in self.history}
+        if request.trial_id not in told:
+            raise ValueError(f"strategy {self.name!r}: can only continue a told trial; trial {request.trial_id} is not one (told ids: {sorted(told)[-10:]}...)")
+        previous, observation = told[request.trial_id]
+        if not observation.ok:
+            raise ValueError(f"strategy {self.name!r}: trial {request.trial_id} failed and cannot be continued")
+        if self.fidelity is None:
+            raise ValueError(f"strategy {self.name!r}: continuing a trial needs a fidelity")
+        fidelity = self.fidelity.validate(request.fidelity)
+        if not fidelity > previous.fidelity:
+            raise ValueError(f"strategy {self.name!r}: a continuation must raise the fidelity of trial {request.trial_id} ({previous.fidelity!r}), got {request.fidelity!r}")
+        return Trial(config=previous.config, fidelity=fidelity, id=self._next_id, continues=previous.id)
 
     def tell(self, trial: Trial, observation: Observation) -> None:
         """Report the outcome of a pending trial (a failure is an observation with ``ok`` false)."""
@@ -120,8 +149,8 @@ class Strategy:
         return None if best is None else dict(best[0].config)
 
     # Hooks for subclasses --------------------------------------------------------------------------
-    def _suggest(self) -> tuple[Mapping[str, Any], float | None]:
-        """Return ``(config, fidelity)`` for the next trial."""
+    def _suggest(self) -> tuple[Mapping[str, Any], float | None] | Continuation:
+        """Return ``(config, fidelity)`` for a new trial, or a :class:`Continuation` of a told one."""
         raise NotImplementedError  # abstract
 
     def _observe(self, trial: Trial, observation: Observation) -> None:
