@@ -5,6 +5,7 @@
     mfbo list [problems|strategies]
     mfbo run --problem NAME --strategy NAME --budget B [--seed S] [--out DIR] [--option key=value ...]
     mfbo show RUN.jsonl
+    mfbo calibrate PROBLEM --configs N [--levels F ...] [--seed S] [--out DIR] [--top Q ...]
 
 User mistakes (an unknown name, a bad option, a negative budget, a missing file) end with one
 ``mfbo: error: ...`` line on stderr and exit status 2, never a traceback.
@@ -136,6 +137,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate
+
+    def report_progress(done: int, total: int) -> None:
+        if not args.quiet and (done == total or done % max(total // 10, 1) == 0):
+            print(f"calibrate: {done}/{total} configurations", file=sys.stderr)
+
+    report = calibrate(
+        args.problem, args.configs, args.levels, seed=args.seed, top_fractions=args.top,
+        problem_options=parse_options(args.problem_option, "--problem-option"), callback=report_progress,
+    )
+    base = Path(args.out) / report.file_stem()
+    base.parent.mkdir(parents=True, exist_ok=True)
+    json_path = base.with_name(base.name + ".json")
+    json_path.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    pdf, png = report.plot(base)
+    print(report.to_markdown())
+    print(f"\njson: {json_path}\nfigure: {pdf}, {png}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mfbo", description="Multi-fidelity Bayesian optimisation with Gaussian processes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="summarise a run log")
     p.add_argument("run", help="a run file (.jsonl)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("calibrate", help="measure each fidelity's cost, bias and rank agreement with the target")
+    p.add_argument("problem", help="a registered problem with a fidelity (see `mfbo list problems`)")
+    p.add_argument("--configs", required=True, type=int, metavar="N", help="number of sampled configurations (>= 10 for the top 10%%)")
+    p.add_argument("--levels", nargs="+", type=float, metavar="F",
+                   help="fidelity values in natural units (the target is always added; default: a geometric ladder)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the configuration sample")
+    p.add_argument("--out", default="results/calibration", help="directory for the JSON file and the figure (default: results/calibration)")
+    p.add_argument("--top", nargs="+", type=float, default=[0.10, 0.25], metavar="Q",
+                   help="top-k fractions of the decision precision (default: 0.10 0.25)")
+    p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 
