@@ -45,11 +45,17 @@ def test_registered():
 
 
 @pytest.mark.parametrize(
-    "costs, budget, expected",
-    [([0.1, 0.325, 1.0], 3.0, [10, 3, 1]), ([0.05, 1.0], 1.0, [10, 1]), ([0.5, 1.0], 0.5, [2, 1])],
+    "costs, budget, min_target, expected",
+    [
+        ([0.1, 0.325, 1.0], 3.0, 1, [10, 3, 1]), ([0.05, 1.0], 1.0, 1, [10, 1]), ([0.5, 1.0], 0.5, 1, [2, 1]),
+        ([0.1, 0.325, 1.0], 3.0, 3, [10, 3, 3]),  # three target points: the design budget pays for them
+        ([0.1, 0.325, 1.0], 2.0, 3, [6, 2, 2]),  # only two are affordable
+        ([0.5, 1.0], 0.5, 3, [2, 1]),  # none is: one all the same
+        ([0.6, 1.0], 3.0, 3, [3, 3]),  # the target's configurations also run at the cheapest level
+    ],
 )
-def test_initial_design_counts(costs, budget, expected):
-    assert initial_design(costs, budget, min_points=3) == expected
+def test_initial_design_counts(costs, budget, min_target, expected):
+    assert initial_design(costs, budget, min_points=3, min_target=min_target) == expected
 
 
 def test_initial_design_is_nested_and_cheap_levels_dominate():
@@ -58,13 +64,14 @@ def test_initial_design_is_nested_and_cheap_levels_dominate():
     strategy.set_budget(30.0)
     design = [strategy.ask()]
     design += [strategy.ask() for _ in range(len(strategy._design))]
-    assert len(design) == 11  # [6, 3, 1, 0, 1] points at s = 0, .25, .5, .75, 1
+    assert len(design) == 13  # [6, 3, 1, 0, 3] points at s = 0, .25, .5, .75, 1
     fids = [t.fidelity for t in design]
-    assert fids == sorted(fids) and fids.count(0.0) > fids.count(1.0) >= 1
+    assert fids == sorted(fids) and fids.count(0.0) > fids.count(1.0) == 3
     top = {tuple(t.config.values()) for t in design if t.fidelity == 1.0}
     bottom = {tuple(t.config.values()) for t in design if t.fidelity == 0.0}
     assert top <= bottom  # nested
-    assert sum(problem.cost(t.config, t.fidelity) for t in design) <= 0.1 * 30.0 + 1e-9  # init_fraction of the budget
+    # init_fraction of the budget per level, plus the target points beyond the target's share
+    assert sum(problem.cost(t.config, t.fidelity) for t in design) <= 0.1 * 30.0 + 2 * problem.cost(None, 1.0) + 1e-9
 
 
 @pytest.mark.parametrize("name", ["mf-kg", "mf-mes"])
