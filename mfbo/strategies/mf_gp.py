@@ -355,6 +355,32 @@ class MultiFidelityGPStrategy(Strategy):
                 self._recommendation = (n, self._posterior_argmax())
         return self._recommendation[1]
 
+    def predict(self, configs: list[dict[str, Any]], fidelity: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The surrogate's posterior of the objective (minimised, in the problem's units).
+
+        Args:
+            configs: ``n`` configurations.
+            fidelity: one fidelity value for all of them (``None``: the target).
+
+        Returns:
+            ``(mean, std)``, each of shape ``(n,)``: the latent function's posterior mean and
+            standard deviation, without observation noise.
+
+        Raises:
+            RuntimeError: before the model phase (fewer than two successful evaluations, or the
+                initial design not yet used up).
+        """
+        if not self._ready():
+            raise RuntimeError(f"strategy {self.name!r}: no surrogate yet (the initial design is not complete)")
+        fidelity = self.target_fidelity if fidelity is None else self.fidelity.validate(fidelity)
+        model, *_ = self._surrogate()
+        X = torch.as_tensor(np.array([self._encode(self.space.validate(c), fidelity) for c in configs]), dtype=DTYPE)
+        with torch.no_grad(), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
+            posterior = model.posterior(X.reshape(-1, 1, X.shape[-1]))
+            mean = -posterior.mean.reshape(-1).numpy()
+            std = posterior.variance.clamp_min(0).sqrt().reshape(-1).numpy()
+        return mean, std
+
     def _posterior_argmax(self) -> dict[str, Any]:
         model, X, Y, _ = self._surrogate()
         configs = np.unique(X[:, :-1].numpy(), axis=0)

@@ -193,3 +193,19 @@ def test_many_integer_levels_are_optimised_as_continuous_and_rounded():
     result = mfbo.minimize(problem, strategy, budget=1.5)
     assert all(isinstance(t.fidelity, int) and 1 <= t.fidelity <= 100 for t in result.trials)
     assert make("mf-ei", problem, kernel="icm")._levels.shape == (100,)
+
+
+def test_predict_reports_the_posterior_in_the_problems_units():
+    problem = mfbo.problems.get("forrester")
+    strategy = make("mf-ei", problem, seed=0)
+    with pytest.raises(RuntimeError, match="no surrogate yet"):
+        strategy.predict([{"x": 0.5}])
+    result = mfbo.minimize(problem, strategy, budget=4.0, seed=0)
+    configs = [t.config for t in result.trials if t.fidelity == 1]
+    mean, std = strategy.predict(configs)
+    observed = np.array([t.value for t in result.trials if t.fidelity == 1])
+    assert mean.shape == std.shape == (len(configs),)
+    np.testing.assert_allclose(mean, observed, atol=0.5)  # near-interpolation (forrester spans about 22)
+    assert np.all(std >= 0)
+    cheap_mean, _ = strategy.predict(configs, fidelity=0)
+    assert not np.allclose(cheap_mean, mean)  # forrester's cheap level is biased
