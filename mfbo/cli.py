@@ -6,6 +6,7 @@
     mfbo run --problem NAME --strategy NAME --budget B [--seed S] [--out DIR] [--option key=value ...]
     mfbo show RUN.jsonl
     mfbo calibrate PROBLEM --configs N [--levels F ...] [--seed S] [--out DIR] [--top Q ...]
+    mfbo plot STUDY_DIR [--out FIGDIR] [--stat median|mean] [--alpha A] [--target R]   (see mfbo.analysis.report)
 
 User mistakes (an unknown name, a bad option, a negative budget, a missing file) end with one
 ``mfbo: error: ...`` line on stderr and exit status 2, never a traceback.
@@ -158,6 +159,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    study = Path(args.study_dir)
+    if not study.exists():
+        raise CLIError(f"no such study directory: {study}")
+    from .analysis import write_report
+
+    out = Path(args.out) if args.out is not None else study / "figures"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = write_report(study, out, metric=args.metric, stat=args.stat, alpha=args.alpha, blocks=args.blocks,
+                               target=args.target, complete_only=not args.include_incomplete)
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            print(f"mfbo plot: {w.message}", file=sys.stderr)
+    for path in written:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mfbo", description="Multi-fidelity Bayesian optimisation with Gaussian processes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("plot", help="figures (PDF + PNG) and results tables (Markdown, LaTeX) of a study's run logs")
+    p.add_argument("study_dir", help="the study's results directory (run logs, searched recursively)")
+    p.add_argument("--out", default=None, help="output directory (default: STUDY_DIR/figures)")
+    p.add_argument("--metric", choices=["regret", "norm_regret"], default="regret",
+                   help="regret of the tables, ranks and CD diagram (default: inference regret; normalised where no exact optimum)")
+    p.add_argument("--stat", choices=["median", "mean"], default="median", help="median with IQR, or mean with standard error")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the post-hoc tests (default 0.05)")
+    p.add_argument("--blocks", choices=["problem", "problem-seed"], default="problem", help="blocks of the Friedman test")
+    p.add_argument("--target", type=float, default=None, metavar="R", help="also tabulate the budget fraction to reach regret R")
+    p.add_argument("--include-incomplete", action="store_true", help="keep unfinished runs (no footer)")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 

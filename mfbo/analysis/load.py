@@ -1,0 +1,203 @@
+"""Load a study's run logs into one tidy DataFrame: :func:`load_study`.
+
+A study directory holds one JSON Lines run log per (problem, strategy label, seed) anywhere below
+it (:mod:`mfbo.runlog`). :func:`load_study` reads every ``*.jsonl`` file with
+:func:`mfbo.runlog.read_run` (so damaged files are treated exactly as by
+:func:`mfbo.load_runs`), flattens the trials with :func:`mfbo.runlog.trial_rows`, and adds the
+run-level and derived columns that the analysis needs.
+
+Columns added to :func:`~mfbo.load_runs`'s
+-------------------------------------------
+- ``run``: the log's path relative to the study directory, without ``.jsonl`` (unique).
+- ``problem``: the problem's label in the study (the header's ``study.problem_label``, written
+  by :mod:`mfbo.study`: one problem may appear twice with different options), else its name
+  followed by its options when the run had any (``mfhartmann6-bad[noise=0.1]``), so that two
+  variants of one problem are two problems.
+- ``label``: the strategy label (a study may run one strategy under several labels with
+  different options): ``spec["label"]``, else the header's ``study.label`` (written by
+  :mod:`mfbo.study`), else a top-level header ``label``, else the strategy's name.
+- ``n_obs``: the record's position in its log (0, 1, ...): the number of observations the
+  strategy held before this step.
+- ``fidelity_s``: the normalised fidelity ``s`` (:meth:`mfbo.space.Fidelity.normalize`; 1 at
+  the target; 1 for problems without a fidelity).
+- ``fidelity_spec``: the header's fidelity description as JSON (``"null"`` without one).
+- ``optimum`` and ``optimum_exact``: the header's ``problem.optimum`` and whether it is a true
+  optimum. It is taken as exact unless the header's ``problem.optimum_kind`` says otherwise
+  (the YAHPO problems write ``"reference: best of N random configurations ..."``: a reference
+  value, which a strategy can beat).
+- ``spent`` and ``budget_frac``: the budget axis. ``spent`` is ``cum_cost``, or the simulated
+  clock ``end`` for asynchronous runs whose header says ``execution.stop = "wall_clock"`` (their
+  budget is simulated wall-clock time). ``budget_frac = min(spent / budget, 1)`` with the run's
+  own budget (the last logged ``spent`` if the spec has none): a last trial that overshoots the
+  budget (costs measured after the fact) is counted at the budget.
+- ``simple_regret``, ``norm_regret``, ``norm_simple_regret``, ``ref_low``, ``ref_high``: see
+  :func:`mfbo.analysis.metrics.add_regret_columns`. ``regret`` (inference regret, as logged)
+  becomes ``+inf`` where the problem has an optimum but the strategy had no recommendation yet.
+
+Asynchronous runs' extra per-trial fields (``worker``, ``start``, ``end``) come through as
+columns. Incomplete runs (no footer) are left out by default, with a warning naming how many,
+and listed in ``df.attrs["incomplete"]``; ``df.attrs["truncated"]`` lists the logs whose last
+line was damaged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..runlog import read_run, require_pandas, trial_rows
+from ..space import Fidelity
+
+__all__ = ["load_study", "problem_key", "strategy_label", "optimum_is_exact"]
+
+
+def problem_key(header: dict[str, Any]) -> str:
+    """The header's ``study.problem_label`` if present, else the problem's name with its options
+    appended when it has any (``name[k=v, ...]``)."""
+    study = header.get("study") or {}
+    if study.get("problem_label"):
+        return str(study["problem_label"])
+    spec = header.get("spec", {})
+    name = str(spec.get("problem"))
+    options = spec.get("problem_options") or {}
+    if not options:
+        return name
+    return name + "[" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items())) + "]"
+
+
+def strategy_label(header: dict[str, Any]) -> str:
+    """``spec["label"]``, else ``study.label``, else a top-level ``label``, else the strategy's name."""
+    spec = header.get("spec", {})
+    label = spec.get("label") or (header.get("study") or {}).get("label") or header.get("label") or spec.get("strategy")
+    if not label:
+        raise ValueError("run log header has neither spec.label nor spec.strategy")
+    return str(label)
+
+
+def optimum_is_exact(problem: dict[str, Any]) -> bool:
+    """True if the header's ``problem.optimum`` is known and is a true optimum (see the module
+    docstring: any ``optimum_kind`` not starting with ``"exact"`` marks a reference value)."""
+    if problem.get("optimum") is None:
+        return False
+    kind = problem.get("optimum_kind")
+    return kind is None or str(kind).lower().startswith("exact")
+
+
+def _normalised_fidelity(fidelity: dict[str, Any] | None, values: list[Any]) -> np.ndarray:
+    if fidelity is None:
+        return np.ones(len(values))
+    axis = Fidelity(**{k: fidelity[k] for k in ("name", "low", "high", "target", "integer", "levels", "log") if k in fidelity})
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = 1.0  # a trial without a fidelity on a multi-fidelity problem runs at the target
+        else:
+            out[i] = axis.normalize(float(v))
+    return out
+
+
+def _run_frame(pd, path: Path, root: Path):
+    run = read_run(path)
+    header = run.header
+    spec = header.get("spec", {})
+    problem = header.get("problem", {}) or {}
+    rows = trial_rows(header, run.trials)
+    frame = pd.DataFrame(rows)
+    name = path.relative_to(root).with_suffix("").as_posix() if root.is_dir() else path.stem
+    n = len(frame)
+    execution = header.get("execution") or {}
+    wall_clock = execution.get("stop") == "wall_clock"
+    if n:
+        if wall_clock and "end" not in frame.columns:
+            raise ValueError(f"{path}: execution.stop is 'wall_clock' but the trials have no simulated 'end' time")
+        spent = frame["end" if wall_clock else "cum_cost"].to_numpy(dtype=float)
+    else:
+        spent = np.zeros(0)
+    budget = spec.get("budget")
+    budget = float(budget) if budget is not None else (float(spent[-1]) if n else np.nan)
+    fidelity = problem.get("fidelity")
+    run_columns = {
+        "run": name,
+        "problem": problem_key(header),
+        "label": strategy_label(header),
+        "complete": run.complete,
+        "budget": budget,
+        "optimum": problem.get("optimum"),
+        "optimum_exact": optimum_is_exact(problem),
+        "fidelity_spec": json.dumps(fidelity, sort_keys=True),
+        "budget_axis": "end" if wall_clock else "cum_cost",
+    }
+    for key, value in run_columns.items():
+        frame[key] = [value] * n
+    if n:
+        frame["n_obs"] = np.arange(n)
+        frame["fidelity_s"] = _normalised_fidelity(fidelity, frame["fidelity"].tolist() if "fidelity" in frame else [None] * n)
+        frame["spent"] = spent
+        frame["budget_frac"] = np.minimum(spent / budget, 1.0) if budget > 0 else np.ones(n)
+    return frame, run
+
+
+def load_study(path: str | os.PathLike, *, complete_only: bool = True):
+    """Load every run log under ``path`` into one tidy ``pandas.DataFrame`` (one row per trial).
+
+    Args:
+        path: a study directory (searched recursively for ``*.jsonl``) or one run log.
+        complete_only: leave out runs without a footer (interrupted or still running), with a
+            ``RuntimeWarning`` that says how many; ``False`` keeps them.
+
+    Returns:
+        The DataFrame described in the module docstring, rows in (problem, label, seed, log)
+        order. ``attrs["incomplete"]`` and ``attrs["truncated"]`` list the affected runs.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: no run logs under ``path``, no trials in any of them, or two logs for the same
+            (problem, label, seed) (give the runs distinct labels).
+    """
+    pd = require_pandas("load_study")
+    from .metrics import add_regret_columns
+
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"load_study: no such study directory or run log: {root}")
+    files = sorted(root.rglob("*.jsonl")) if root.is_dir() else [root]
+    if not files:
+        raise ValueError(f"load_study: no run logs (*.jsonl) under {root}")
+    frames, incomplete, truncated, owners = [], [], [], {}
+    for file in files:
+        frame, run = _run_frame(pd, file, root)
+        if run.truncated:
+            truncated.append(str(file))
+        header = run.header
+        key = (problem_key(header), strategy_label(header), header.get("spec", {}).get("seed"))
+        if key in owners:
+            raise ValueError(
+                f"load_study: two run logs for problem {key[0]!r}, label {key[1]!r}, seed {key[2]!r}: "
+                f"{owners[key]} and {file}; give the runs distinct strategy labels (spec.label)"
+            )
+        owners[key] = file
+        if not run.complete:
+            incomplete.append(str(file))
+            if complete_only:
+                continue
+        if len(frame):
+            frames.append(frame)
+    if incomplete and complete_only:
+        warnings.warn(f"load_study: left out {len(incomplete)} incomplete run(s) under {root} (no footer); "
+                      "pass complete_only=False to keep them", RuntimeWarning, stacklevel=2)
+    if not frames:
+        raise ValueError(f"load_study: no {'complete ' if complete_only else ''}runs with trials under {root} "
+                         f"({len(files)} log(s), {len(incomplete)} incomplete)")
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    df = df.sort_values(["problem", "label", "seed", "run", "n_obs"], kind="stable").reset_index(drop=True)
+    df = add_regret_columns(df)
+    first = ["run", "problem", "label", "strategy", "seed", "budget", "complete", "n_obs", "id"]
+    df = df[first + [c for c in df.columns if c not in first]]
+    df.attrs["incomplete"] = incomplete
+    df.attrs["truncated"] = truncated
+    return df
