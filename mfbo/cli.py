@@ -6,6 +6,7 @@
     mfbo run --problem NAME --strategy NAME --budget B [--seed S] [--out DIR] [--option key=value ...]
     mfbo show RUN.jsonl
     mfbo calibrate PROBLEM --configs N [--levels F ...] [--seed S] [--out DIR] [--top Q ...]
+    mfbo record PROBLEM --configs N --out TABLE.npz [--fidelities F ...] [--seed S] [--problem-option key=value ...]
     mfbo plot STUDY_DIR [--out FIGDIR] [--stat median|mean] [--alpha A] [--target R]   (see mfbo.analysis.report)
 
 User mistakes (an unknown name, a bad option, a negative budget, a missing file) end with one
@@ -159,6 +160,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from .problems.tabular import TabularProblem, record_table
+
+    def report_progress(done: int, total: int) -> None:
+        if not args.quiet and (done == total or done % max(total // 10, 1) == 0):
+            print(f"record: {done}/{total} configurations", file=sys.stderr)
+
+    path = record_table(
+        args.problem, args.out, args.configs, args.fidelities, seed=args.seed,
+        problem_options=parse_options(args.problem_option, "--problem-option"), progress=report_progress,
+    )
+    table = TabularProblem(path)
+    failed = len({i for i, _, _ in table.meta["failures"]})
+    print(f"recorded {table.n_configs} configurations x {len(table.grid)} fidelities of {args.problem} ({failed} failed); "
+          f"best target value {_fmt(table.optimum)}; {path.stat().st_size / 1e6:.3g} MB")
+    print(f"table: {path}  (replay: --problem table --problem-option path={path})")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     study = Path(args.study_dir)
     if not study.exists():
@@ -216,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("record", help="evaluate sampled configurations on a fidelity grid and store them as a replayable table (.npz)")
+    p.add_argument("problem", help="a registered problem with a fidelity (see `mfbo list problems`)")
+    p.add_argument("--configs", required=True, type=int, metavar="N", help="number of sampled configurations")
+    p.add_argument("--fidelities", nargs="+", type=float, metavar="F",
+                   help="the fidelity grid in natural units, including the target (default: every level of a discrete fidelity)")
+    p.add_argument("--out", required=True, help="the table file (.npz)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the configuration sample")
+    p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("plot", help="figures (PDF + PNG) and results tables (Markdown, LaTeX) of a study's run logs")
     p.add_argument("study_dir", help="the study's results directory (run logs, searched recursively)")

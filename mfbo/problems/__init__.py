@@ -44,3 +44,5 @@ def get(name: str, **kwargs: Any) -> Problem:
 
 
 from . import synthetic  # noqa: E402,F401  (registers the synthetic suite)
+from . import training  # noqa: E402,F401  (registers digits-mlp, digits-cnn, diabetes-mlp, digits-svm; scikit-learn is imported on use)
+from . import tabular  # noqa: E402,F401  (registers table and the shipped digits-mlp-table)
