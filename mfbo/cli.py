@@ -60,6 +60,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             print("problems:")
         for name in problems.names():
             print(f"{indent}{name}")
+        for family, members in problems.families().items():
+            more = ", ..." if len(members) > 4 else ""
+            print(f"{indent}{family}/<instance>  ({len(members)} instances: {', '.join(members[:4])}{more})")
+        for group in problems.groups():
+            print(f"{indent}{group}  (group of {len(problems.expand(group))} problems, for studies)")
     if args.what in (None, "strategies"):
         if args.what is None:
             print("strategies:")

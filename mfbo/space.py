@@ -16,6 +16,17 @@ Encoding (``d = Space.dim`` columns, each in ``[0, 1]``)
     One-hot by default: ``k`` columns, decoded by ``argmax``. ``ordered=True`` uses one ordinal
     column instead, with choice ``i`` at the centre of bin ``i`` (as ``Int``).
 
+Conditional parameters
+----------------------
+``Space(params, conditions={"eta": InCondition("booster", ["gbtree", "dart"])})`` makes ``eta``
+active only when ``booster`` is active and takes one of the listed values (the ``IN``/``EQ``
+conditions of ConfigSpace; chains are allowed, cycles are not). As in ConfigSpace, **an
+inactive parameter is absent from a configuration dict**: :meth:`Space.validate` drops inactive
+entries (and fills in nothing), :meth:`Space.sample` and :meth:`Space.decode` return only the
+active parameters. :meth:`Space.encode` keeps its fixed width ``dim``: the columns of an
+inactive parameter are all ``INACTIVE_VALUE`` (0), so GP models see one vector layout for every
+configuration, and configurations that differ only in inactive parameters encode identically.
+
 A :class:`Fidelity` is not part of the :class:`Space`: it is a separate named axis that
 normalises to ``s in [0, 1]`` with ``s = 1`` at the target fidelity (the "real" objective) and
 ``s = 0`` at the cheapest fidelity. Problems hold one fidelity today; the encoding is written
@@ -34,7 +45,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Hyperparameter", "Float", "Int", "Categorical", "Space", "Fidelity"]
+__all__ = ["Hyperparameter", "Float", "Int", "Categorical", "InCondition", "Space", "Fidelity", "INACTIVE_VALUE"]
+
+#: The value of every encoding column of an inactive conditional parameter.
+INACTIVE_VALUE = 0.0
 
 
 def _check_bounds(owner: str, low: float, high: float, log: bool) -> None:
@@ -198,6 +212,39 @@ class Categorical(Hyperparameter):
         return {"type": "categorical", "choices": list(self.choices), "ordered": self.ordered}
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    """Equality that keeps ``True`` and ``1`` apart (as :meth:`Categorical.validate` does)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+@dataclass(frozen=True)
+class InCondition:
+    """A condition on a child parameter: active iff ``parent`` is active and its value is one of
+    ``values`` (ConfigSpace's ``InCondition``; an ``EqualsCondition`` is the one-value case).
+
+    ``Space(params, conditions={"eta": InCondition("booster", ["gbtree", "dart"])})``. The
+    values are checked against the parent parameter when the :class:`Space` is built.
+    """
+
+    parent: str
+    values: tuple
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parent, str) or not self.parent:
+            raise ValueError(f"InCondition: parent must be a parameter name, got {self.parent!r}")
+        values = (self.values,) if isinstance(self.values, str) or not isinstance(self.values, Iterable) else tuple(self.values)
+        if not values:
+            raise ValueError(f"InCondition on {self.parent!r}: values must not be empty")
+        object.__setattr__(self, "values", values)
+
+    def holds(self, parent_value: Any) -> bool:
+        """Whether the condition holds for this (canonical) value of the parent."""
+        return any(_same_value(parent_value, v) for v in self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parent": self.parent, "values": list(self.values)}
+
+
 class Space(Mapping[str, Hyperparameter]):
     """An ordered set of named hyperparameters with one unit-cube encoding.
 
@@ -205,10 +252,21 @@ class Space(Mapping[str, Hyperparameter]):
     ``Space(lr=Float(1e-4, 1e-1, log=True), layers=Int(1, 4))``. Iteration order is insertion
     order, and fixes the column order of :meth:`encode`.
 
-    A configuration is a plain ``dict`` mapping every name to a value.
+    ``conditions`` maps a child parameter to its :class:`InCondition` (see the module docstring);
+    a hyperparameter named ``conditions`` must therefore be given in the mapping, not as a keyword.
+
+    A configuration is a plain ``dict`` mapping every *active* name to a value (every name, when
+    the space has no conditions).
     """
 
-    def __init__(self, params: Mapping[str, Hyperparameter] | None = None, /, **kwargs: Hyperparameter) -> None:
+    def __init__(
+        self,
+        params: Mapping[str, Hyperparameter] | None = None,
+        /,
+        *,
+        conditions: Mapping[str, InCondition] | None = None,
+        **kwargs: Hyperparameter,
+    ) -> None:
         merged: dict[str, Hyperparameter] = dict(params or {})
         for name in kwargs:
             if name in merged:
@@ -224,6 +282,8 @@ class Space(Mapping[str, Hyperparameter]):
                     f"Space: parameter {name!r} must be a Float, Int or Categorical, got {type(param).__name__}"
                 )
         self._params = merged
+        self._conditions = self._check_conditions(conditions or {})
+        self._order = self._parents_first()
         self._slices: dict[str, slice] = {}
         start = 0
         for name, param in merged.items():
@@ -231,6 +291,60 @@ class Space(Mapping[str, Hyperparameter]):
             start += param.dim
         self.dim = start
         """Number of unit-cube columns of the encoding."""
+
+    def _check_conditions(self, conditions: Mapping[str, InCondition]) -> dict[str, InCondition]:
+        if not isinstance(conditions, Mapping):
+            raise ValueError(f"Space: conditions must map a child parameter to an InCondition, got {type(conditions).__name__}")
+        checked: dict[str, InCondition] = {}
+        for child, cond in conditions.items():
+            if child not in self._params:
+                raise ValueError(f"Space: condition on unknown parameter {child!r}; the space has {list(self._params)!r}")
+            if not isinstance(cond, InCondition):
+                raise ValueError(f"Space: the condition on {child!r} must be an InCondition, got {type(cond).__name__}")
+            if cond.parent not in self._params:
+                raise ValueError(f"Space: the condition on {child!r} names unknown parent {cond.parent!r}; the space has {list(self._params)!r}")
+            if cond.parent == child:
+                raise ValueError(f"Space: parameter {child!r} cannot be conditioned on itself")
+            parent = self._params[cond.parent]
+            values = tuple(parent.validate(cond.parent, v) for v in cond.values)
+            checked[child] = InCondition(cond.parent, values)
+        for child in checked:  # follow each chain of parents: it must end
+            seen, name = [child], child
+            while name in checked:
+                name = checked[name].parent
+                if name in seen:
+                    raise ValueError(f"Space: conditions form a cycle: {' -> '.join(seen + [name])}")
+                seen.append(name)
+        return checked
+
+    def _parents_first(self) -> list[str]:
+        """The parameter names, every parent before its children, otherwise in space order."""
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            if name in self._conditions:
+                visit(self._conditions[name].parent)
+            order.append(name)
+
+        for name in self._params:
+            visit(name)
+        return order
+
+    def _is_active(self, name: str, values: Mapping[str, Any]) -> bool:
+        """Whether ``name`` is active, given the (canonical) values of the active parameters
+        decided so far in :attr:`_order` (an inactive parent is absent from ``values``)."""
+        cond = self._conditions.get(name)
+        return cond is None or (cond.parent in values and cond.holds(values[cond.parent]))
+
+    def _active_part(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The active entries of a complete assignment ``values``, in space order."""
+        active: dict[str, Any] = {}
+        for name in self._order:
+            if self._is_active(name, active):
+                active[name] = values[name]
+        return {name: active[name] for name in self._params if name in active}
 
     # Mapping protocol -------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Hyperparameter:
@@ -244,31 +358,60 @@ class Space(Mapping[str, Hyperparameter]):
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k!r}: {v!r}" for k, v in self._params.items())
-        return f"Space({{{inner}}})"
+        if not self._conditions:
+            return f"Space({{{inner}}})"
+        conds = ", ".join(f"{k!r}: {v!r}" for k, v in self._conditions.items())
+        return f"Space({{{inner}}}, conditions={{{conds}}})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Space) and list(self._params.items()) == list(other._params.items())
+        return (
+            isinstance(other, Space)
+            and list(self._params.items()) == list(other._params.items())
+            and self._conditions == other._conditions
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
+    @property
+    def conditions(self) -> dict[str, InCondition]:
+        """The conditions, child name -> :class:`InCondition` (a copy; empty if none)."""
+        return dict(self._conditions)
+
     # Validation ----------------------------------------------------------------------------------
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        """Return ``config`` with canonical types, in space order; raise ``ValueError`` on any problem."""
+        """Return ``config`` with canonical types, in space order; raise ``ValueError`` on any problem.
+
+        Inactive conditional parameters are dropped from the result (whatever their value);
+        every active one must be present.
+        """
         if not isinstance(config, Mapping):
             raise ValueError(f"config must be a mapping of parameter names to values, got {type(config).__name__}")
         unknown = [k for k in config if k not in self._params]
         if unknown:
             raise ValueError(f"unknown parameter(s) {unknown!r}; the space has {list(self._params)!r}")
-        missing = [k for k in self._params if k not in config]
+        out: dict[str, Any] = {}
+        missing = []
+        for name in self._order:
+            if not self._is_active(name, out):
+                continue
+            if name not in config:
+                missing.append(name)
+                continue
+            out[name] = self._params[name].validate(name, config[name])
         if missing:
+            missing.sort(key=list(self._params).index)
             raise ValueError(f"missing parameter(s) {missing!r}; the space has {list(self._params)!r}")
-        return {name: param.validate(name, config[name]) for name, param in self._params.items()}
+        return {name: out[name] for name in self._params if name in out}
 
     # Encoding ---------------------------------------------------------------------------------------
     def encode(self, config: Mapping[str, Any]) -> np.ndarray:
-        """Encode one configuration to an array of shape ``(dim,)`` in ``[0, 1]``."""
+        """Encode one configuration to an array of shape ``(dim,)`` in ``[0, 1]``; the columns of
+        inactive parameters are ``INACTIVE_VALUE``."""
         config = self.validate(config)
-        return np.concatenate([param.encode(config[name]) for name, param in self._params.items()])
+        return np.concatenate([
+            param.encode(config[name]) if name in config else np.full(param.dim, INACTIVE_VALUE)
+            for name, param in self._params.items()
+        ])
 
     def encode_many(self, configs: Iterable[Mapping[str, Any]]) -> np.ndarray:
         """Encode configurations to an array of shape ``(n, dim)``."""
@@ -276,11 +419,19 @@ class Space(Mapping[str, Hyperparameter]):
         return np.stack(rows) if rows else np.zeros((0, self.dim))
 
     def decode(self, u: Sequence[float] | np.ndarray) -> dict[str, Any]:
-        """Decode one point of shape ``(dim,)`` (values outside ``[0, 1]`` are clipped)."""
+        """Decode one point of shape ``(dim,)`` (values outside ``[0, 1]`` are clipped).
+
+        Only the active parameters are decoded (parents first); the columns of inactive ones are
+        ignored.
+        """
         u = np.asarray(u, dtype=float)
         if u.shape != (self.dim,):
             raise ValueError(f"decode: expected an array of shape ({self.dim},), got {u.shape}")
-        return {name: param.decode(u[self._slices[name]]) for name, param in self._params.items()}
+        values: dict[str, Any] = {}
+        for name in self._order:
+            if self._is_active(name, values):
+                values[name] = self._params[name].decode(u[self._slices[name]])
+        return {name: values[name] for name in self._params if name in values}
 
     def decode_many(self, u: np.ndarray) -> list[dict[str, Any]]:
         """Decode an array of shape ``(n, dim)`` to ``n`` configurations."""
@@ -303,7 +454,9 @@ class Space(Mapping[str, Hyperparameter]):
 
         Returns one configuration if ``n`` is ``None``, else a list of ``n`` configurations.
         Categorical choices are drawn uniformly (one-hot draws would favour no choice, but we
-        draw the index directly to keep that obvious).
+        draw the index directly to keep that obvious). Every parameter is drawn, in space order,
+        and the inactive ones are then left out, so the draws do not depend on which parameters
+        are active.
         """
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"sample: rng must be a numpy.random.Generator, got {type(rng).__name__}")
@@ -318,11 +471,15 @@ class Space(Mapping[str, Hyperparameter]):
                     config[name] = param.choices[int(rng.integers(len(param.choices)))]
                 else:
                     config[name] = param.decode(rng.random(1))
-            configs.append(config)
+            configs.append(self._active_part(config) if self._conditions else config)
         return configs[0] if n is None else configs
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        return {name: param.to_dict() for name, param in self._params.items()}
+        """``{name: parameter dict}``; a conditional parameter's dict has a ``"condition"`` entry."""
+        out = {name: param.to_dict() for name, param in self._params.items()}
+        for child, cond in self._conditions.items():
+            out[child]["condition"] = cond.to_dict()
+        return out
 
 
 class Fidelity:

@@ -1,11 +1,13 @@
 """Spaces and fidelities: encoding round trips, sampling, and the error messages."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from mfbo import Categorical, Fidelity, Float, Int, Space
+from mfbo.space import INACTIVE_VALUE, InCondition
 
 
 @pytest.fixture
@@ -159,3 +161,128 @@ def test_fidelity_levels_and_log():
 def test_fidelity_target_below_high_extrapolates():
     f = Fidelity("epochs", 1, 100, integer=True, target=51)
     assert f.normalize(51) == 1.0 and f.normalize(100) > 1.0
+
+
+# Conditional parameters ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def conditional():
+    """An xgboost-like space: ``booster`` decides which parameters are active."""
+    return Space(
+        {
+            "booster": Categorical(["gblinear", "gbtree", "dart"]),
+            "alpha": Float(1e-3, 1e3, log=True),
+            "eta": Float(1e-3, 1.0, log=True),
+            "depth": Int(1, 15),
+            "rate_drop": Float(0.0, 1.0),
+        },
+        conditions={
+            "eta": InCondition("booster", ["gbtree", "dart"]),
+            "depth": InCondition("booster", ("gbtree", "dart")),
+            "rate_drop": InCondition("booster", "dart"),  # a single value: an "EQ" condition
+        },
+    )
+
+
+TREE = ["eta", "depth"]
+
+
+def test_conditional_validate_drops_inactive_and_requires_active(conditional):
+    linear = conditional.validate({"booster": "gblinear", "alpha": 1.0, "eta": 0.1, "depth": 3, "rate_drop": 0.5})
+    assert linear == {"booster": "gblinear", "alpha": 1.0}
+    tree = conditional.validate({"depth": 3.0, "booster": "gbtree", "alpha": 1, "eta": 0.1})
+    assert list(tree) == ["booster", "alpha", "eta", "depth"] and isinstance(tree["depth"], int)
+    # an inactive value is dropped without being checked
+    assert conditional.validate({"booster": "gblinear", "alpha": 1.0, "depth": 99}) == {"booster": "gblinear", "alpha": 1.0}
+    with pytest.raises(ValueError, match=r"missing parameter\(s\) \['eta', 'depth'\]"):
+        conditional.validate({"booster": "gbtree", "alpha": 1.0})
+    with pytest.raises(ValueError, match=r"missing parameter\(s\) \['rate_drop'\]"):
+        conditional.validate({"booster": "dart", "alpha": 1.0, "eta": 0.1, "depth": 3})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['gamma'\]"):
+        conditional.validate({"booster": "gblinear", "alpha": 1.0, "gamma": 1.0})
+    with pytest.raises(ValueError, match=r"'depth': value 99 is not an integer in \[1, 15\]"):
+        conditional.validate({"booster": "gbtree", "alpha": 1.0, "eta": 0.1, "depth": 99})
+
+
+def test_conditional_sample_decode_encode_round_trip(conditional):
+    configs = conditional.sample(np.random.default_rng(0), 300)
+    boosters = [c["booster"] for c in configs]
+    assert set(boosters) == {"gblinear", "gbtree", "dart"}
+    for config in configs:
+        expected = {"booster", "alpha"} | ({"eta", "depth"} if config["booster"] != "gblinear" else set())
+        expected |= {"rate_drop"} if config["booster"] == "dart" else set()
+        assert set(config) == expected
+        assert conditional.validate(config) == config
+        u = conditional.encode(config)
+        assert u.shape == (conditional.dim,) and np.all((u >= 0) & (u <= 1))
+        for name in set(conditional) - expected:  # inactive columns hold the documented value
+            assert np.all(u[conditional.columns(name)] == INACTIVE_VALUE)
+        back = conditional.decode(u)
+        assert back.keys() == config.keys()
+        for name, value in config.items():
+            expected_value = pytest.approx(value, rel=1e-12) if isinstance(value, float) else value
+            assert back[name] == expected_value
+
+
+def test_conditional_round_trip_is_a_projection_and_ignores_inactive_columns(conditional):
+    u = np.random.default_rng(1).random((200, conditional.dim))
+    once = conditional.round_trip(u)
+    assert np.allclose(conditional.round_trip(once), once, rtol=0, atol=1e-12)
+    linear = conditional.columns("booster").start  # one-hot column of "gblinear"
+    rows = u[:, linear] > u[:, linear + 1 : linear + 3].max(axis=1)
+    assert rows.any()
+    for name in TREE + ["rate_drop"]:
+        assert np.all(once[rows][:, conditional.columns(name)] == INACTIVE_VALUE)
+    a = {"booster": "gblinear", "alpha": 2.0}
+    assert np.array_equal(conditional.encode(a), conditional.encode({**a, "eta": 0.5, "depth": 7}))
+
+
+def test_conditional_sampling_draws_do_not_depend_on_conditions(conditional):
+    """The conditional space draws what its unconditional twin draws, then leaves out the
+    inactive parameters (so adding a condition never shifts the random stream)."""
+    free = Space(dict(conditional))
+    for c, f in zip(conditional.sample(np.random.default_rng(3), 50), free.sample(np.random.default_rng(3), 50)):
+        assert c == {k: v for k, v in f.items() if k in c}
+
+
+def test_condition_chains_follow_the_parent():
+    chained = Space(
+        {"child": Float(0.0, 1.0), "mid": Categorical(["on", "off"]), "top": Categorical([True, False])},
+        conditions={"child": InCondition("mid", ["on"]), "mid": InCondition("top", [True])},
+    )
+    assert chained.validate({"top": False, "mid": "on", "child": 0.3}) == {"top": False}
+    assert chained.validate({"top": True, "mid": "on", "child": 0.3}) == {"child": 0.3, "mid": "on", "top": True}
+    assert list(chained.validate({"top": True, "mid": "on", "child": 0.3})) == ["child", "mid", "top"]  # space order
+    assert chained.decode(chained.encode({"top": True, "mid": "off"})) == {"mid": "off", "top": True}
+
+
+def test_conditions_in_equality_repr_and_to_dict(conditional):
+    assert conditional == Space(dict(conditional), conditions=conditional.conditions)
+    assert conditional != Space(dict(conditional))
+    other = dict(conditional.conditions, rate_drop=InCondition("booster", ["gbtree"]))
+    assert conditional != Space(dict(conditional), conditions=other)
+    d = conditional.to_dict()
+    assert d["eta"]["condition"] == {"parent": "booster", "values": ["gbtree", "dart"]}
+    assert d["rate_drop"]["condition"] == {"parent": "booster", "values": ["dart"]}
+    assert "condition" not in d["alpha"]
+    json.dumps(d)
+    assert "conditions={'eta': InCondition(parent='booster'" in repr(conditional)
+
+
+@pytest.mark.parametrize(
+    "conditions, match",
+    [
+        ({"z": InCondition("a", ["x"])}, r"condition on unknown parameter 'z'"),
+        ({"b": InCondition("q", ["x"])}, r"condition on 'b' names unknown parent 'q'"),
+        ({"b": InCondition("b", [1])}, r"'b' cannot be conditioned on itself"),
+        ({"b": InCondition("a", ["w"])}, r"parameter 'a': 'w' is not one of the allowed choices \['x', 'y'\]"),
+        ({"b": ("a", ["x"])}, r"the condition on 'b' must be an InCondition, got tuple"),
+        ({"a": InCondition("b", [1]), "b": InCondition("a", ["x"])}, r"conditions form a cycle: a -> b -> a"),
+    ],
+)
+def test_condition_errors(conditions, match):
+    with pytest.raises(ValueError, match=match):
+        Space({"a": Categorical(["x", "y"]), "b": Int(1, 3)}, conditions=conditions)
+    with pytest.raises(ValueError, match=r"values must not be empty"):
+        InCondition("a", [])
