@@ -5,6 +5,8 @@
     mfbo list [problems|strategies]
     mfbo run --problem NAME --strategy NAME --budget B [--seed S] [--out DIR] [--option key=value ...]
     mfbo show RUN.jsonl
+    mfbo study run FILE.toml [--workers N | --scheduler ADDRESS]   (see mfbo.study.commands)
+    mfbo study status FILE.toml
     mfbo calibrate PROBLEM --configs N [--levels F ...] [--seed S] [--out DIR] [--top Q ...]
     mfbo record PROBLEM --configs N --out TABLE.npz [--fidelities F ...] [--seed S] [--problem-option key=value ...]
     mfbo plot STUDY_DIR [--out FIGDIR] [--stat median|mean] [--alpha A] [--target R]   (see mfbo.analysis.report)
@@ -264,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=None, metavar="R", help="also tabulate the budget fraction to reach regret R")
     p.add_argument("--include-incomplete", action="store_true", help="keep unfinished runs (no footer)")
     p.set_defaults(func=cmd_plot)
+
+    from .study.commands import add_study_commands  # mfbo study run|status
+
+    add_study_commands(sub)
     return parser
 
 

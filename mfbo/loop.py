@@ -30,6 +30,37 @@ objective reported, else the problem's known cost, else the measured wall time. 
 ``max_consecutive_failures`` failures in a row the run stops (``stop_reason="failures"``) rather
 than spin. A strategy that raises ends the run with :class:`StrategyError`; the log keeps every
 trial completed before it and has no footer.
+
+Asynchronous workers on a simulated clock
+-----------------------------------------
+With ``workers = W > 1``, ``W`` evaluations run at once on a simulated clock
+(:mod:`mfbo.simulator`): an evaluation that starts at ``t`` ends at ``t + cost`` (cost units read
+as time), the strategy is told results in simulated completion order and asks with the other
+trials still pending. Each record carries its simulated ``start`` and ``end`` and its ``worker``;
+records appear in the log in completion order, so ``cum_cost`` grows down the log while ``id``
+(ask order) need not. The stopping rule ``stop`` is
+
+- ``"cost"`` (default): the budget is the **total cost** of all evaluations, the rule above with
+  the cost of running evaluations counted when they start (the simulator knows it then), so the
+  budget is never exceeded with a known cost and overshot by at most one trial's cost otherwise;
+- ``"wall_clock"``: the budget is **simulated wall-clock time**, as in Syne Tune: a trial starts
+  only while the clock is below the budget and, with a known cost, only if it ends by then; the
+  total cost may then reach ``W`` times the budget.
+
+Once a rule stops the run, no new trial starts and the running ones complete and are logged.
+With one worker the clock is the cumulative cost, both rules give the same trials, and the log
+is the plain serial loop's (``start = cum_cost - cost``, ``end = cum_cost``, ``worker = 0``). The
+same code path serves both: there is one place for cost accounting, failures and records.
+
+Replaying a run
+---------------
+``evaluation_cache`` (see :class:`EvaluationCache`; :class:`mfbo.study.EvaluationCache` keeps it
+in a file) maps trial ids to finished evaluations. Each asked trial found in it gets the cached
+observation instead of a new evaluation, and each new evaluation is stored in it before the
+strategy is told. Since the strategy asks the same trials under the same seed, re-running an
+interrupted run with its cache reproduces the uninterrupted log (apart from
+:data:`TIMING_FIELDS`) without paying again for any evaluation it had finished. A cached trial
+whose configuration, fidelity or continuation differs from the replayed ask raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -41,24 +72,52 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import problems as problem_registry
 from . import strategies as strategy_registry
 from .problems.base import Problem
 from .progress import ProgressBar
 from .runlog import RunLogWriter, require_pandas, trial_rows
+from .simulator import Job, SimulatedWorkers
 from .strategies.base import Strategy
 from .trial import Observation, Trial
 
-__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "TIMING_FIELDS"]
+__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES"]
 
 #: Trial-record fields that hold measured times; everything else is determined by spec and seed.
 TIMING_FIELDS = ("eval_time", "overhead", "recommend_time")
 
+#: The stopping rules of :func:`minimize` (see the module docstring).
+STOP_RULES = ("cost", "wall_clock")
+
+#: Header keys that :func:`minimize` writes itself (``log_header`` may not replace them).
+_HEADER_KEYS = ("type", "format", "spec", "execution", "problem", "versions", "started")
+
 
 class StrategyError(RuntimeError):
     """A strategy raised inside ask, tell or recommend; the run cannot continue."""
+
+
+class EvaluationCache(Protocol):
+    """Finished evaluations of one run, keyed by trial id (see "Replaying a run" above)."""
+
+    def lookup(self, trial: Trial) -> tuple[Observation, float] | None:
+        """``(observation, eval_time)`` of ``trial`` if it was evaluated before, else ``None``;
+        raises ``ValueError`` if the cached trial differs from ``trial``."""
+
+    def store(self, trial: Trial, observation: Observation, eval_time: float) -> None:
+        """Keep a new evaluation (durably: it must survive the process being killed)."""
+
+
+@dataclass
+class _Started:
+    """What the loop knows about a running evaluation (the payload of its simulated job)."""
+
+    trial: Trial
+    observation: Observation
+    eval_time: float
+    ask_time: float
 
 
 @dataclass
@@ -84,6 +143,9 @@ class TrialRecord:
     curve: list[float] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # events the strategy reported (e.g. a fit fallback)
+    start: float = 0.0  # simulated start time (cost units; see the module docstring)
+    end: float = 0.0  # simulated end time: start + cost
+    worker: int = 0  # the simulated worker that ran it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +163,8 @@ class Result:
     stop_reason: str
     spec: dict[str, Any]
     log_path: Path | None = None
+    wall_clock: float = 0.0  # simulated time at which the last evaluation ended
+    replayed: int = 0  # evaluations taken from the evaluation cache instead of being paid for
 
     @property
     def best_value(self) -> float | None:
@@ -183,6 +247,10 @@ def minimize(
     max_consecutive_failures: int = 100,
     progress: bool = False,
     callback: Callable[[TrialRecord], None] | None = None,
+    workers: int = 1,
+    stop: str = "cost",
+    evaluation_cache: EvaluationCache | None = None,
+    log_header: dict[str, Any] | None = None,
 ) -> Result:
     """Minimise ``problem`` with ``strategy`` until ``budget`` (in cost units) is spent.
 
@@ -199,10 +267,16 @@ def minimize(
         max_consecutive_failures: stop after this many failed trials in a row.
         progress: draw a progress bar on stderr.
         callback: called with each :class:`TrialRecord` after it is logged.
+        workers: evaluations running at once on the simulated clock (module docstring).
+        stop: the stopping rule, ``"cost"`` (total cost) or ``"wall_clock"`` (simulated time).
+        evaluation_cache: finished evaluations to replay instead of paying for them again, and
+            where new ones are kept (module docstring, "Replaying a run").
+        log_header: extra fields for the log header (a study's run spec and its hash, say).
 
     Returns:
-        A :class:`Result`. Same problem, strategy, options, seed and budget give the same trial
-        records, apart from the fields in :data:`TIMING_FIELDS` (and wall-time costs).
+        A :class:`Result`. Same problem, strategy, options, seed, budget, workers and stop rule
+        give the same trial records, apart from the fields in :data:`TIMING_FIELDS` (and
+        wall-time costs).
 
     Raises:
         ValueError: for bad arguments (named in the message).
@@ -214,6 +288,13 @@ def minimize(
         raise ValueError(f"minimize: max_trials must be a positive integer or None, got {max_trials!r}")
     if int(max_consecutive_failures) < 1:
         raise ValueError(f"minimize: max_consecutive_failures must be >= 1, got {max_consecutive_failures!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"minimize: workers must be an integer >= 1, got {workers!r}")
+    if stop not in STOP_RULES:
+        raise ValueError(f"minimize: stop must be one of {list(STOP_RULES)}, got {stop!r}")
+    clashes = sorted(set(log_header or {}) & set(_HEADER_KEYS))
+    if clashes:
+        raise ValueError(f"minimize: log_header may not set {clashes}; they are written by the loop ({', '.join(_HEADER_KEYS)})")
     problem, strategy = _resolve(problem, strategy, seed, dict(problem_options or {}), dict(strategy_options or {}))
 
     spec = {
@@ -225,14 +306,22 @@ def minimize(
         "budget": float(budget),
     }
     strategy.set_budget(budget)
-    writer = None if log_path is None else RunLogWriter(log_path, {"spec": spec, "problem": problem.to_dict(), "versions": _versions(), "started": _now()})
+    header = {
+        "spec": spec, "execution": {"workers": workers, "stop": stop}, "problem": problem.to_dict(),
+        "versions": _versions(), "started": _now(), **(log_header or {}),
+    }
+    writer = None if log_path is None else RunLogWriter(log_path, header)
     bar = ProgressBar(budget) if progress else None
+    pool = SimulatedWorkers(workers)
     records: list[TrialRecord] = []
-    cum_cost = 0.0
+    cum_cost = 0.0  # cost of the completed evaluations, in completion order
+    committed = 0.0  # cost of every started evaluation, completed or running
+    n_started = 0
+    replayed = 0
     best_value: float | None = None
     consecutive_failures = 0
     rec_cache: tuple[dict[str, Any], float | None] | None = None
-    stop_reason = "budget"
+    stop_reason: str | None = None
     tolerance = 1e-9 * float(budget)  # float round-off: 30 trials of cost 1.0 fit a budget of 30
     started = time.perf_counter()
     completed = False
@@ -246,61 +335,108 @@ def minimize(
             raise StrategyError(f"strategy {strategy.name!r} raised in {what}() after {len(records)} trials: {type(err).__name__}: {err}") from err
         return out, time.perf_counter() - t0
 
-    try:
-        while cum_cost < budget - tolerance:
-            if max_trials is not None and len(records) >= max_trials:
-                stop_reason = "max_trials"
-                break
-            trial, ask_time = call_strategy("ask", strategy.ask)
-            resume_from = _resume_point(trial, fidelities)
-            known_cost = problem.increment_cost(trial.config, trial.fidelity, resume_from)
-            if known_cost is not None and cum_cost + known_cost > budget + tolerance:
-                stop_reason = "budget (next trial would exceed it)"
-                break
-            obs, eval_time = _evaluate(problem, trial, known_cost, resume_from)
-            fidelities[trial.id] = trial.fidelity
-            _, tell_time = call_strategy("tell", lambda: strategy.tell(trial, obs))
-            recommendation, recommend_time = call_strategy("recommend", strategy.recommend)
+    def reason_not_to_ask() -> str | None:
+        """Why no further trial may start, before asking for one (None: ask)."""
+        if stop == "cost" and committed >= budget - tolerance:
+            return "budget"
+        if stop == "wall_clock" and pool.now >= budget - tolerance:
+            return "wall_clock"
+        if max_trials is not None and n_started >= max_trials:
+            return "max_trials"
+        return None
 
-            cum_cost += obs.cost
-            consecutive_failures = 0 if obs.ok else consecutive_failures + 1
-            if obs.ok and trial.fidelity == problem.target_fidelity:
-                best_value = obs.value if best_value is None else min(best_value, obs.value)
-            if recommendation is not None and (rec_cache is None or rec_cache[0] != recommendation):
-                rec_cache = (recommendation, problem.target_value(recommendation))
-            rec_value = None if recommendation is None else rec_cache[1]
-            record = TrialRecord(
-                id=trial.id,
-                continues=trial.continues,
-                config=trial.config,
-                fidelity=trial.fidelity,
-                value=obs.value if obs.ok else None,
-                cost=obs.cost,
-                cum_cost=cum_cost,
-                status="ok" if obs.ok else "failed",
-                error=obs.error,
-                eval_time=eval_time,
-                overhead=ask_time + tell_time,
-                recommend_time=recommend_time,
-                recommendation=recommendation,
-                rec_value=rec_value,
-                regret=None if rec_value is None or problem.optimum is None else rec_value - problem.optimum,
-                best_value=best_value,
-                curve=obs.curve_list(),
-                info=dict(obs.info),
-                notes=strategy.drain_notes(),
-            )
-            records.append(record)
-            if writer is not None:
-                writer.trial(record.to_dict())
-            if callback is not None:
-                callback(record)
-            if bar is not None:
-                regret = "" if record.regret is None else f"regret {record.regret:.3g}  "
-                bar.update(cum_cost, f"{regret}trial {len(records)}")
-            if consecutive_failures >= max_consecutive_failures:
-                stop_reason = "failures"
+    def reason_not_to_start(known_cost: float | None) -> str | None:
+        """Why the trial just asked may not start, given its known cost (None: start it)."""
+        if known_cost is None:
+            return None
+        if stop == "cost" and committed + known_cost > budget + tolerance:
+            return "budget (next trial would exceed it)"
+        if stop == "wall_clock" and pool.now + known_cost > budget + tolerance:
+            return "wall_clock (next trial would end after it)"
+        return None
+
+    def evaluate(trial: Trial, known_cost: float | None, resume_from: Any) -> tuple[Observation, float]:
+        nonlocal replayed
+        cached = None if evaluation_cache is None else evaluation_cache.lookup(trial)
+        if cached is not None:
+            replayed += 1
+            return cached
+        obs, eval_time = _evaluate(problem, trial, known_cost, resume_from)
+        if evaluation_cache is not None:
+            evaluation_cache.store(trial, obs, eval_time)
+        return obs, eval_time
+
+    def complete(job: Job) -> None:
+        """Tell the strategy a finished evaluation, then account, record and report it."""
+        nonlocal cum_cost, best_value, consecutive_failures, rec_cache
+        run: _Started = job.payload
+        trial, obs = run.trial, run.observation
+        _, tell_time = call_strategy("tell", lambda: strategy.tell(trial, obs))
+        recommendation, recommend_time = call_strategy("recommend", strategy.recommend)
+
+        cum_cost += obs.cost
+        consecutive_failures = 0 if obs.ok else consecutive_failures + 1
+        if obs.ok and trial.fidelity == problem.target_fidelity:
+            best_value = obs.value if best_value is None else min(best_value, obs.value)
+        if recommendation is not None and (rec_cache is None or rec_cache[0] != recommendation):
+            rec_cache = (recommendation, problem.target_value(recommendation))
+        rec_value = None if recommendation is None else rec_cache[1]
+        record = TrialRecord(
+            id=trial.id,
+            continues=trial.continues,
+            config=trial.config,
+            fidelity=trial.fidelity,
+            value=obs.value if obs.ok else None,
+            cost=obs.cost,
+            cum_cost=cum_cost,
+            status="ok" if obs.ok else "failed",
+            error=obs.error,
+            eval_time=run.eval_time,
+            overhead=run.ask_time + tell_time,
+            recommend_time=recommend_time,
+            recommendation=recommendation,
+            rec_value=rec_value,
+            regret=None if rec_value is None or problem.optimum is None else rec_value - problem.optimum,
+            best_value=best_value,
+            curve=obs.curve_list(),
+            info=dict(obs.info),
+            notes=strategy.drain_notes(),
+            start=job.start,
+            end=job.end,
+            worker=job.worker,
+        )
+        records.append(record)
+        if writer is not None:
+            writer.trial(record.to_dict())
+        if callback is not None:
+            callback(record)
+        if bar is not None:
+            regret = "" if record.regret is None else f"regret {record.regret:.3g}  "
+            bar.update(cum_cost if stop == "cost" else pool.now, f"{regret}trial {len(records)}")
+
+    try:
+        while True:
+            while stop_reason is None and pool.has_free_worker:  # start trials on the free workers
+                stop_reason = reason_not_to_ask()
+                if stop_reason is not None:
+                    break
+                trial, ask_time = call_strategy("ask", strategy.ask)
+                resume_from = _resume_point(trial, fidelities)
+                known_cost = problem.increment_cost(trial.config, trial.fidelity, resume_from)
+                stop_reason = reason_not_to_start(known_cost)
+                if stop_reason is not None:
+                    break
+                obs, eval_time = evaluate(trial, known_cost, resume_from)
+                fidelities[trial.id] = trial.fidelity
+                committed += obs.cost
+                n_started += 1
+                pool.start(trial.id, obs.cost, _Started(trial, obs, eval_time, ask_time))
+            if not pool.busy:
                 break
+            for job in pool.complete_next():  # every evaluation ending now, in worker order
+                complete(job)
+                if stop_reason is None and consecutive_failures >= max_consecutive_failures:
+                    stop_reason = "failures"
         completed = True
     finally:
         if bar is not None:
@@ -316,6 +452,7 @@ def minimize(
                 "recommendation_value": None if last is None else last.rec_value,
                 "regret": None if last is None else last.regret,
                 "best_value": best_value,
+                "wall_clock": pool.now,
                 "wall_time": time.perf_counter() - started,
                 "finished": _now(),
             })
@@ -332,5 +469,6 @@ def minimize(
         stop_reason=stop_reason,
         spec=spec,
         log_path=None if log_path is None else Path(log_path),
+        wall_clock=pool.now,
+        replayed=replayed,
     )
-

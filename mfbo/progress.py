@@ -15,8 +15,9 @@ from typing import TextIO
 class ProgressBar:
     """``[#####-----]  12.0/30.0 cost  regret 1.2e-02  trial 14``"""
 
-    def __init__(self, total: float, stream: TextIO | None = None, width: int = 30, min_interval: float = 2.0) -> None:
+    def __init__(self, total: float, stream: TextIO | None = None, width: int = 30, min_interval: float = 2.0, unit: str = "cost") -> None:
         self.total = float(total)
+        self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.min_interval = min_interval
@@ -30,7 +31,7 @@ class ProgressBar:
         self._last = now
         frac = 0.0 if self.total <= 0 else min(max(done / self.total, 0.0), 1.0)
         filled = int(round(frac * self.width))
-        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {done:8.3g}/{self.total:.3g} cost  {status}"
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {done:8.3g}/{self.total:.3g} {self.unit}  {status}"
         if self._tty:
             self.stream.write("\r" + line.ljust(100))
         else:
