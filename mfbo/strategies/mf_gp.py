@@ -57,6 +57,8 @@ MAX_CHOLESKY_SIZE = 10_000
 #: Normalised fidelities at which the initial design samples a continuous fidelity.
 DESIGN_LEVELS_CONTINUOUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 COST_MODELS = ("auto", "known", "learned")
+#: Configurations over which a configuration-dependent predicted cost is averaged per design level.
+COST_PROBE_SIZE = 32
 
 
 def initial_design(level_costs: list[float], design_budget: float | None, min_points: int, min_target: int = 1) -> list[int]:
@@ -233,12 +235,30 @@ class MultiFidelityGPStrategy(Strategy):
                 raise ValueError(f"strategy {self.name!r}: cost_model='known' is not possible: {err}") from None
             return None
 
-    def _level_costs(self, levels: list[float]) -> list[float]:
+    def _level_costs(self, levels: list[float]) -> list[float] | None:
+        """The cost of one evaluation at each design level, in the problem's units, or ``None``.
+
+        A fidelity-only cost is read off the known cost model. A cost that also depends on the
+        configuration (a surrogate's predicted runtime) is averaged over a fixed Sobol probe of
+        :data:`COST_PROBE_SIZE` configurations (seeded apart from the strategy's generator, so it
+        does not shift the run's random stream). When the problem predicts no cost at all
+        (measured wall time) there is no unit to split a budget in: ``None``.
+        """
         if self._known_cost is not None:
             X = torch.zeros(len(levels), self.space.dim + 1, dtype=DTYPE)
             X[:, -1] = torch.tensor(levels, dtype=DTYPE)
             return self._known_cost(X).tolist()
-        return [0.05 + 0.95 * s for s in levels]  # no cost known yet: assume cost grows with s
+        if self.problem is None:
+            return None
+        probe = self.space.decode_many(torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=0).draw(COST_PROBE_SIZE, dtype=DTYPE).numpy())
+        costs = []
+        for s in levels:
+            fidelity = self.fidelity.denormalize(s)
+            values = [self.problem.cost(config, fidelity) for config in probe]
+            if any(v is None or not np.isfinite(v) or v <= 0 for v in values):
+                return None
+            costs.append(float(np.mean(values)))
+        return costs
 
     # Encoding ----------------------------------------------------------------------------------
     def _encode(self, config: dict[str, Any], fidelity: Any) -> np.ndarray:
@@ -255,8 +275,12 @@ class MultiFidelityGPStrategy(Strategy):
     # Design ---------------------------------------------------------------------------------------
     def _build_design(self) -> list[tuple[dict[str, Any], Any]]:
         levels = self._design_levels
-        design_budget = None if self.budget is None else self.init_fraction * self.budget
-        counts = initial_design(self._level_costs(levels), design_budget, self.min_init, self.min_target_init)
+        level_costs = self._level_costs(levels)
+        if level_costs is None:  # no cost to split the budget with: min_init points, cheap levels first
+            level_costs, design_budget = [0.05 + 0.95 * s for s in levels], None
+        else:
+            design_budget = None if self.budget is None else self.init_fraction * self.budget
+        counts = initial_design(level_costs, design_budget, self.min_init, self.min_target_init)
         sobol = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=draw_seed(self.rng))
         configs = self.space.decode_many(sobol.draw(max(counts), dtype=DTYPE).numpy())
         design = []

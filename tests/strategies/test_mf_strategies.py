@@ -209,3 +209,35 @@ def test_predict_reports_the_posterior_in_the_problems_units():
     assert np.all(std >= 0)
     cheap_mean, _ = strategy.predict(configs, fidelity=0)
     assert not np.allclose(cheap_mean, mean)  # forrester's cheap level is biased
+
+
+class RuntimeProblem(Problem):
+    """A predicted runtime in seconds that depends on the configuration: ``100 (1 + x) (0.05 + 0.95 z)``."""
+
+    def __init__(self, predicts_cost: bool = True):
+        super().__init__("runtime", Space(x=Float(0.0, 1.0)), Fidelity("z", 0.0, 1.0))
+        self.predicts_cost = predicts_cost
+
+    def _evaluate(self, config, fidelity):
+        return mfbo.Observation(value=(config["x"] - 0.3) ** 2, cost=100 * (1 + config["x"]) * (0.05 + 0.95 * fidelity))
+
+    def cost(self, config, fidelity=None):
+        if not self.predicts_cost:
+            return None
+        z = self.target_fidelity if fidelity is None else fidelity
+        return 100 * (1 + config["x"]) * (0.05 + 0.95 * z)
+
+
+@pytest.mark.parametrize("predicts_cost", [True, False])
+def test_the_design_is_sized_in_the_problems_cost_units(predicts_cost):
+    problem = RuntimeProblem(predicts_cost)
+    strategy = make("mf-ei", problem, seed=0)
+    strategy.set_budget(30 * 150.0)  # 30 evaluations of a typical configuration at the target
+    first = strategy.ask()
+    design = [first] + [strategy.ask() for _ in range(len(strategy._design))]
+    if predicts_cost:  # the config-dependent cost is averaged over a probe: the design spends about init_fraction
+        spent = sum(problem._evaluate(t.config, t.fidelity).cost for t in design)
+        assert 0.5 * 0.1 * strategy.budget < spent < 0.1 * strategy.budget + 3 * 200
+        assert sum(t.fidelity == 1.0 for t in design) == 3
+    else:  # no cost in any unit: min_target_init target points, nested in as many cheapest ones
+        assert [t.fidelity for t in design] == [0.0] * 3 + [1.0] * 3
