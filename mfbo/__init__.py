@@ -5,10 +5,15 @@ The pieces, in the order data flows through them::
     Problem --ask--> Strategy --Trial(config, fidelity)--> Problem.evaluate --Observation--> tell
 
 - :mod:`mfbo.space`: typed hyperparameters, :class:`Space`, :class:`Fidelity` and their encoding.
-- :mod:`mfbo.problems`: the :class:`~mfbo.problems.Problem` interface and the synthetic suite.
+- :mod:`mfbo.problems`: the :class:`~mfbo.problems.Problem` interface, the synthetic suite, the
+  YAHPO Gym surrogates, real training problems and recorded tables.
 - :mod:`mfbo.strategies`: the ask/tell :class:`~mfbo.strategies.Strategy` interface and methods.
-- :mod:`mfbo.loop`: :func:`minimize`, one run with cost accounting and failure handling.
+- :mod:`mfbo.loop`: :func:`minimize`, one run with cost accounting and failure handling, on the
+  simulated clock of :mod:`mfbo.simulator` when several workers run asynchronously.
 - :mod:`mfbo.runlog`: the JSON Lines trial log and :func:`load_runs`.
+- :mod:`mfbo.calibration`: what each fidelity costs and how far it can be trusted.
+- :mod:`mfbo.study`: grids of runs from a TOML file, parallel or on Dask, resumable.
+- :mod:`mfbo.analysis`: tidy results, metrics, statistics, figures and tables (``analysis`` extra).
 """
 
 from importlib.metadata import PackageNotFoundError, version

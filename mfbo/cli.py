@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CLIError, ValueError, FileNotFoundError) as err:
+    except (CLIError, ValueError, FileNotFoundError, ImportError) as err:  # ImportError: a missing extra, named with its pip command
         print(f"mfbo: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except StrategyError as err:
