@@ -32,7 +32,7 @@ import numpy as np
 
 from ..space import Fidelity, Float, Int, Space
 from ..trial import Observation
-from . import register
+from . import register, register_group
 from .base import Problem
 
 __all__ = [
@@ -516,3 +516,8 @@ register("augmented-hartmann", functools.partial(_augmented, "hartmann"))
 register("augmented-branin", functools.partial(_augmented, "branin"))
 register("quadratic-ladder", QuadraticLadder)
 del _dim, _corr
+#: The synthetic suite as a group: ``problems = ["synthetic"]`` in a study.
+register_group("synthetic", [
+    "forrester", "currin", "park", "borehole", "augmented-hartmann", "augmented-branin", "quadratic-ladder",
+    *(f"hartmann{d}" for d in (3, 6)), *(f"mfhartmann{d}-{c}" for d in (3, 6) for c in MF_PRIOR_BENCH_CORRELATIONS),
+])
