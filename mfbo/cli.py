@@ -23,6 +23,7 @@ import re
 import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +147,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def configuration_progress(command: str, quiet: bool) -> Callable[[int, int], None]:
+    """A ``callback(done, total)`` that prints every tenth of the configurations on stderr."""
+
+    def report(done: int, total: int) -> None:
+        if not quiet and (done == total or done % max(total // 10, 1) == 0):
+            print(f"{command}: {done}/{total} configurations", file=sys.stderr)
+
+    return report
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import calibrate
 
-    def report_progress(done: int, total: int) -> None:
-        if not args.quiet and (done == total or done % max(total // 10, 1) == 0):
-            print(f"calibrate: {done}/{total} configurations", file=sys.stderr)
-
+    report_progress = configuration_progress("calibrate", args.quiet)
     report = calibrate(
         args.problem, args.configs, args.levels, seed=args.seed, top_fractions=args.top,
         problem_options=parse_options(args.problem_option, "--problem-option"), callback=report_progress,
@@ -170,9 +178,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_record(args: argparse.Namespace) -> int:
     from .problems.tabular import TabularProblem, record_table
 
-    def report_progress(done: int, total: int) -> None:
-        if not args.quiet and (done == total or done % max(total // 10, 1) == 0):
-            print(f"record: {done}/{total} configurations", file=sys.stderr)
+    report_progress = configuration_progress("record", args.quiet)
 
     path = record_table(
         args.problem, args.out, args.configs, args.fidelities, seed=args.seed,
