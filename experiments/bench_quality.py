@@ -3,8 +3,13 @@
 Every (problem, strategy, seed) run is exactly ``mfbo run --problem P --strategy S --budget B
 --seed k``, with the budget given as a number of target-fidelity evaluations (``B = evals *
 cost(target)``) so that problems with different cost scales compare. The trial logs go under
-``--out`` and the tables are computed from them with :func:`mfbo.load_runs`, so a finished
-benchmark can be re-tabulated with ``--table-only``.
+``--out``; each finished run is summarised as one row of ``--store``
+(``experiments/results/bench_quality.csv``, committed), and the tables are computed from the
+store. Runs already in the store are skipped, so the benchmark (hours of CPU at 5 seeds) can be
+completed over several sittings and re-tabulated anywhere with ``--table-only``. A row records
+the strategy's resolved options and the code version (``git rev-parse``) it ran under; after a
+change to a strategy, ``--rerun NAME`` drops its rows. The same spec and seed give the same log,
+so a stored row is what a rerun at that code version would produce.
 
 Printed: the median final inference regret (exact target regret of the recommendation) with its
 IQR per problem and strategy, the number of problems on which the best multi-fidelity strategy
@@ -18,9 +23,12 @@ evidence that cost-aware acquisitions stop trusting bad fidelities).
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import subprocess
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -34,29 +42,102 @@ FAMILIES = ("forrester", "currin", "park", "borehole", "hartmann6", "augmented-h
 STRATEGIES = ("random", "gp-ei", "mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
 
 
-def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, float]:
+#: The stored result of every finished run (one CSV row each): committed, so that the benchmark,
+#: hours of CPU in all, can be completed over several sessions and its table rebuilt anywhere.
+STORE = Path(__file__).parent / "results" / "bench_quality.csv"
+STORE_COLUMNS = (
+    "problem", "strategy", "seed", "evals", "regret", "simple_regret", "share_target", "share_high", "share_low",
+    "n_trials", "overhead_mean", "seconds", "options", "commit",
+)
+
+
+def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, float, Path]:
     problem_name, strategy, seed, evals, out, threads = job
     torch.set_num_threads(threads)
     path = Path(out) / run_file_name(problem_name, strategy, seed)
     if path.exists() and mfbo.runlog.read_run(path).complete:
-        return problem_name, strategy, seed, 0.0  # already done: resume for free
+        return problem_name, strategy, seed, 0.0, path  # already done: resume for free
     problem = mfbo.problems.get(problem_name)
     budget = evals * problem.cost(None, None)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mfbo.minimize(problem, strategy, budget, seed=seed, log_path=path)
-    return problem_name, strategy, seed, time.perf_counter() - start
+    return problem_name, strategy, seed, time.perf_counter() - start, path
 
 
-def table(out: str, problems: list[str], strategies: list[str]) -> None:
-    df = mfbo.load_runs(out)
-    df = df[df["problem"].isin(problems) & df["strategy"].isin(strategies)]
-    partial = df.loc[~df["complete"].astype(bool), "run"].nunique()
-    if partial:
-        print(f"({partial} unfinished runs left out)")
-    df = df[df["complete"].astype(bool)]
-    last = df.sort_values("id").groupby(["problem", "strategy", "seed"]).tail(1)
+def budget_shares(problem_name: str, fidelities, costs) -> tuple[float, float, float]:
+    """Shares of the spent cost at the target (``s = 1``), near it (``s >= 0.75``) and in the
+    cheap half (``s < 0.5``) of the normalised fidelity. On a continuous fidelity "at the target"
+    undercounts (``s = 0.99`` is the target in all but name), so the cheap-half share is the
+    evidence that a strategy stops trusting a misleading fidelity."""
+    fidelity = mfbo.problems.get(problem_name).fidelity
+    s = np.array([fidelity.normalize(f) for f in fidelities], dtype=float)
+    cost = np.asarray(costs, dtype=float)
+    total = cost.sum()
+    return cost[s >= 1 - 1e-9].sum() / total, cost[s >= 0.75].sum() / total, cost[s < 0.5].sum() / total
+
+
+def summarize(path: Path, seconds: float, commit: str) -> dict:
+    """One store row from a finished run log."""
+    run = mfbo.runlog.read_run(path)
+    spec = run.header["spec"]
+    trials = [t for t in run.trials if t.get("cost") is not None]
+    last = run.trials[-1]
+    evals = spec["budget"] / mfbo.problems.get(spec["problem"]).cost(None, None)
+    shares = budget_shares(spec["problem"], [t["fidelity"] for t in trials], [t["cost"] for t in trials])
+    overheads = [t["overhead"] for t in run.trials if t.get("overhead") is not None]
+    optimum = run.header["problem"].get("optimum")
+    best = last.get("best_value")
+    return {
+        "problem": spec["problem"], "strategy": spec["strategy"], "seed": spec["seed"], "evals": round(evals, 6),
+        "regret": last.get("regret"),
+        "simple_regret": None if best is None or optimum is None else best - optimum,
+        "share_target": shares[0], "share_high": shares[1], "share_low": shares[2],
+        "n_trials": len(run.trials), "overhead_mean": float(np.mean(overheads)) if overheads else None,
+        "seconds": round(seconds, 1), "options": json.dumps(spec["options"], sort_keys=True), "commit": commit,
+    }
+
+
+def read_store(store: Path) -> list[dict]:
+    if not store.exists():
+        return []
+    with store.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(store: Path, row: dict) -> None:
+    store.parent.mkdir(parents=True, exist_ok=True)
+    new = not store.exists()
+    with store.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=STORE_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/mfbo"], capture_output=True, text=True, cwd=Path(__file__).parent)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def stored_key(row: dict) -> tuple[str, str, int, float]:
+    return row["problem"], row["strategy"], int(row["seed"]), round(float(row["evals"]), 6)
+
+
+def table(rows: list[dict], problems: list[str], strategies: list[str], evals: float, seeds: int) -> None:
+    rows = [r for r in rows if r["problem"] in problems and r["strategy"] in strategies
+            and abs(float(r["evals"]) - evals) < 1e-6 and int(r["seed"]) < seeds]
+    cell_rows = lambda p, s: [r for r in rows if r["problem"] == p and r["strategy"] == s]  # noqa: E731
+    missing = len(problems) * len(strategies) * seeds - len(rows)
+    print(f"\n{len(rows)} stored runs at {evals:g} target evaluations" + (f" ({missing} of the {seeds} seeds missing)" if missing else ""))
+    commits = sorted({r["commit"] for r in rows})
+    print(f"code versions of the stored runs: {', '.join(commits)}")
+
     print("\n### Median final inference regret [IQR] over seeds\n")
     print("| problem | " + " | ".join(strategies) + " |")
     print("|---|" + "---|" * len(strategies))
@@ -64,13 +145,13 @@ def table(out: str, problems: list[str], strategies: list[str]) -> None:
     for problem in problems:
         cells, medians = [], {}
         for strategy in strategies:
-            regrets = last[(last["problem"] == problem) & (last["strategy"] == strategy)]["regret"].to_numpy(dtype=float)
+            regrets = np.array([float(r["regret"]) for r in cell_rows(problem, strategy) if r["regret"] not in ("", None)])
             if len(regrets) == 0:
                 cells.append("-")
                 continue
             q1, med, q3 = np.percentile(regrets, [25, 50, 75])
             medians[strategy] = med
-            cells.append(f"{med:.3g} [{q1:.2g}, {q3:.2g}] (n={len(regrets)})")
+            cells.append(f"{med:.3g} [{q1:.2g}, {q3:.2g}]" + ("" if len(regrets) == seeds else f" (n={len(regrets)})"))
         best = min(medians, key=medians.get) if medians else None
         cells = [f"**{c}**" if s == best else c for s, c in zip(strategies, cells)]
         print(f"| {problem} | " + " | ".join(cells) + " |")
@@ -79,29 +160,22 @@ def table(out: str, problems: list[str], strategies: list[str]) -> None:
     if "gp-ei" in strategies and mf:
         print(f"\nbest multi-fidelity strategy beats gp-ei on {wins} of {len(problems)} problems")
 
-    # Where the budget went: at the target, near it (normalised s >= 0.75) and at the cheap half
-    # (s < 0.5). On a continuous fidelity "at the target" undercounts: s = 0.99 is the target in
-    # all but name, so the cheap-half share is the evidence that a strategy stops trusting a
-    # misleading fidelity.
     print("\n### Share of the budget by normalised fidelity s, median over seeds: at s = 1 / s >= 0.75 / s < 0.5\n")
     print("| problem | " + " | ".join(strategies) + " |")
     print("|---|" + "---|" * len(strategies))
     for problem in problems:
-        fidelity = mfbo.problems.get(problem).fidelity
         cells = []
         for strategy in strategies:
-            runs = df[(df["problem"] == problem) & (df["strategy"] == strategy)]
-            shares = []
-            for _, g in runs.groupby("seed"):
-                s = np.array([fidelity.normalize(f) for f in g["fidelity"]], dtype=float)
-                cost = g["cost"].to_numpy(dtype=float)
-                shares.append([cost[s >= 1 - 1e-9].sum() / cost.sum(), cost[s >= 0.75].sum() / cost.sum(), cost[s < 0.5].sum() / cost.sum()])
+            shares = [[float(r[k]) for k in ("share_target", "share_high", "share_low")] for r in cell_rows(problem, strategy)]
             cells.append(" / ".join(f"{v:.0%}" for v in np.median(shares, axis=0)) if shares else "-")
         print(f"| {problem} | " + " | ".join(cells) + " |")
 
-    print("\n### Mean strategy overhead per trial (s, ask + tell)\n")
-    overhead = df.groupby("strategy")["overhead"].mean()
-    print(" | ".join(f"{s}: {overhead.get(s, float('nan')):.2f}" for s in strategies))
+    print("\n### Mean strategy overhead per trial (s, ask + tell) and median wall time per run (s)\n")
+    for strategy in strategies:
+        mine = [r for r in rows if r["strategy"] == strategy]
+        if mine:
+            overhead = np.mean([float(r["overhead_mean"]) for r in mine if r["overhead_mean"] not in ("", None)])
+            print(f"- {strategy}: overhead {overhead:.2f} s per trial, {np.median([float(r['seconds']) for r in mine]):.0f} s per run")
 
 
 def main() -> None:
@@ -112,18 +186,32 @@ def main() -> None:
     parser.add_argument("--evals", type=float, default=30, help="budget in target-fidelity evaluations")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
-    parser.add_argument("--out", default="results/bench_quality")
-    parser.add_argument("--table-only", action="store_true", help="only tabulate the logs already in --out")
+    parser.add_argument("--out", default="results/bench_quality", help="directory of the run logs")
+    parser.add_argument("--store", type=Path, default=STORE, help="CSV of finished runs (default: the committed one)")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="STRATEGY",
+                        help="drop these strategies' stored rows and run them again (after a change to them)")
+    parser.add_argument("--table-only", action="store_true", help="only tabulate the stored runs")
     args = parser.parse_args()
+    if args.rerun:
+        kept = [r for r in read_store(args.store) if r["strategy"] not in args.rerun]
+        args.store.unlink(missing_ok=True)
+        for row in kept:
+            append_row(args.store, row)
     if not args.table_only:
+        done = {stored_key(r) for r in read_store(args.store)}
         # seed-major order, so that an interrupted benchmark has every cell at the first seeds
-        jobs = [(p, s, seed, args.evals, args.out, args.threads) for seed in range(args.seeds) for p in args.problems for s in args.strategies]
-        start = time.perf_counter()
+        jobs = [(p, s, seed, args.evals, args.out, args.threads) for seed in range(args.seeds) for p in args.problems
+                for s in args.strategies if (p, s, seed, round(args.evals, 6)) not in done]
+        print(f"{len(jobs)} runs to do ({len(done)} stored in {args.store})", flush=True)
+        commit, start = git_commit(), time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            for problem, strategy, seed, seconds in pool.map(one_run, jobs):
+            futures = [pool.submit(one_run, job) for job in jobs]
+            for future in as_completed(futures):
+                problem, strategy, seed, seconds, path = future.result()
+                append_row(args.store, summarize(path, seconds, commit))
                 print(f"done {problem} {strategy} seed {seed} in {seconds:.0f} s", flush=True)
         print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s with {args.workers} workers")
-    table(args.out, args.problems, args.strategies)
+    table(read_store(args.store), args.problems, args.strategies, args.evals, args.seeds)
 
 
 if __name__ == "__main__":

@@ -344,7 +344,7 @@ class GPMoments:
 
 class ExactGPMoments(GPMoments):
     """:class:`GPMoments` on the fast exact-GP path (:class:`ExactGPPosterior`): per batch one
-    kernel call ``k(a, X_all)`` and one product with ``L^{-1}``, ``O(b N^2)``:
+    kernel call ``k(a, X_all)`` and one triangular solve with ``L``, ``O(b N^2)``:
     ``μ(a) = m(a) + k(a, X) α``, ``Σ(a, b) = k(a, b) - (L^{-1} k(X_all, a))^T L^{-1} k(X_all, b)``,
     mapped to output units through the ``Standardize`` transform."""
 
@@ -353,10 +353,9 @@ class ExactGPMoments(GPMoments):
     def __init__(self, model: Model, X_pending: Tensor | None = None) -> None:
         self.model = model
         self.gp = ExactGPPosterior(model, X_pending)
-        # An explicit L^{-1}: per call a matrix product instead of a triangular solve, several
-        # times faster for the few columns of an L-BFGS step (memory-bound at large N).
-        L = self.gp.L
-        self.L_inv = torch.linalg.solve_triangular(L, torch.eye(L.shape[0], dtype=L.dtype), upper=False)
+        # A triangular solve per call, not a product with an explicit L^{-1}: at N = 2000 and the
+        # 20 columns of an L-BFGS step it is ~3x faster forward and ~2x forward + backward on one
+        # core (LAPACK trsm reads half the matrix), and it saves the O(N^3) inverse per step.
 
     def _internal(self, Xt: Tensor) -> tuple[Tensor, Tensor]:
         """Internal-scale mean ``(..., q)`` and covariance ``(..., q, q)`` at transformed inputs."""
@@ -367,7 +366,7 @@ class ExactGPMoments(GPMoments):
             k_aX = dense(self.model.covar_module(flat, gp.X_all))  # (B q, N)
             k_aa = dense(self.model.covar_module(Xt))  # (..., q, q)
         mean = gp.mean(flat, k_aX[:, : gp.n]).reshape(*batch, q)
-        V = (k_aX @ self.L_inv.T).reshape(*batch, q, -1)  # rows: (L^{-1} k(X_all, a))^T
+        V = gp.whiten(k_aX.T).transpose(-1, -2).reshape(*batch, q, -1)  # rows: (L^{-1} k(X_all, a))^T
         return mean, k_aa - V @ V.transpose(-1, -2)
 
     def joint(self, X: Tensor) -> tuple[Tensor, Tensor]:
