@@ -30,6 +30,11 @@ Columns added to :func:`~mfbo.load_runs`'s
   budget is simulated wall-clock time). ``budget_frac = min(spent / budget, 1)`` with the run's
   own budget (the last logged ``spent`` if the spec has none): a last trial that overshoots the
   budget (costs measured after the fact) is counted at the budget.
+  With ``axis="wall_clock"`` every run is put on its simulated clock instead: ``spent`` is the
+  trial's simulated ``end`` and the budget of a cost-stopped run is the **latest end time among
+  the problem's runs** (all strategies of a problem then share one time axis, and a strategy
+  whose workers idle less finishes earlier, left of 1); a wall-clock-stopped run keeps its own
+  budget, which is a time. ``workers`` (the run's asynchronous workers) is a column too.
 - ``simple_regret``, ``norm_regret``, ``norm_simple_regret``, ``ref_low``, ``ref_high``: see
   :func:`mfbo.analysis.metrics.add_regret_columns`. ``regret`` (inference regret, as logged)
   becomes ``+inf`` where the problem has an optimum but the strategy had no recommendation yet.
@@ -53,7 +58,7 @@ import numpy as np
 from ..runlog import read_run, require_pandas, trial_rows
 from ..space import Fidelity
 
-__all__ = ["load_study", "problem_key", "strategy_label", "optimum_is_exact"]
+__all__ = ["AXES", "load_study", "problem_key", "strategy_label", "optimum_is_exact"]
 
 
 def problem_key(header: dict[str, Any]) -> str:
@@ -101,7 +106,10 @@ def _normalised_fidelity(fidelity: dict[str, Any] | None, values: list[Any]) -> 
     return out
 
 
-def _run_frame(pd, path: Path, root: Path):
+AXES = ("budget", "wall_clock")
+
+
+def _run_frame(pd, path: Path, root: Path, axis: str = "budget"):
     run = read_run(path)
     header = run.header
     spec = header.get("spec", {})
@@ -112,14 +120,19 @@ def _run_frame(pd, path: Path, root: Path):
     n = len(frame)
     execution = header.get("execution") or {}
     wall_clock = execution.get("stop") == "wall_clock"
+    on_clock = wall_clock or axis == "wall_clock"
     if n:
-        if wall_clock and "end" not in frame.columns:
-            raise ValueError(f"{path}: execution.stop is 'wall_clock' but the trials have no simulated 'end' time")
-        spent = frame["end" if wall_clock else "cum_cost"].to_numpy(dtype=float)
+        if on_clock and "end" not in frame.columns:
+            why = "execution.stop is 'wall_clock'" if wall_clock else "axis='wall_clock' was asked for"
+            raise ValueError(f"{path}: {why} but the trials have no simulated 'end' time")
+        spent = frame["end" if on_clock else "cum_cost"].to_numpy(dtype=float)
     else:
         spent = np.zeros(0)
     budget = spec.get("budget")
-    budget = float(budget) if budget is not None else (float(spent[-1]) if n else np.nan)
+    if on_clock and not wall_clock:
+        budget = np.nan  # the problem's latest end time, set by load_study once every run is read
+    else:
+        budget = float(budget) if budget is not None else (float(spent[-1]) if n else np.nan)
     fidelity = problem.get("fidelity")
     run_columns = {
         "run": name,
@@ -130,7 +143,8 @@ def _run_frame(pd, path: Path, root: Path):
         "optimum": problem.get("optimum"),
         "optimum_exact": optimum_is_exact(problem),
         "fidelity_spec": json.dumps(fidelity, sort_keys=True),
-        "budget_axis": "end" if wall_clock else "cum_cost",
+        "budget_axis": "end" if on_clock else "cum_cost",
+        "workers": int(execution.get("workers", 1) or 1),
     }
     for key, value in run_columns.items():
         frame[key] = [value] * n
@@ -138,17 +152,34 @@ def _run_frame(pd, path: Path, root: Path):
         frame["n_obs"] = np.arange(n)
         frame["fidelity_s"] = _normalised_fidelity(fidelity, frame["fidelity"].tolist() if "fidelity" in frame else [None] * n)
         frame["spent"] = spent
-        frame["budget_frac"] = np.minimum(spent / budget, 1.0) if budget > 0 else np.ones(n)
+        if not np.isnan(budget):
+            frame["budget_frac"] = np.minimum(spent / budget, 1.0) if budget > 0 else np.ones(n)
     return frame, run
 
 
-def load_study(path: str | os.PathLike, *, complete_only: bool = True):
+def _clock_fractions(df):
+    """``budget`` and ``budget_frac`` of the runs put on the clock by ``axis="wall_clock"``
+    (those with a missing budget): the latest simulated end among their problem's runs."""
+    pending = df["budget"].isna()
+    if pending.any():
+        horizon = df.groupby("problem")["spent"].transform("max")
+        df.loc[pending, "budget"] = horizon[pending]
+        budget = df.loc[pending, "budget"].to_numpy(dtype=float)
+        spent = df.loc[pending, "spent"].to_numpy(dtype=float)
+        df.loc[pending, "budget_frac"] = np.where(budget > 0, np.minimum(spent / np.where(budget > 0, budget, 1.0), 1.0), 1.0)
+    return df
+
+
+def load_study(path: str | os.PathLike, *, complete_only: bool = True, axis: str = "budget"):
     """Load every run log under ``path`` into one tidy ``pandas.DataFrame`` (one row per trial).
 
     Args:
         path: a study directory (searched recursively for ``*.jsonl``) or one run log.
         complete_only: leave out runs without a footer (interrupted or still running), with a
             ``RuntimeWarning`` that says how many; ``False`` keeps them.
+        axis: ``"budget"`` (each run's own budget axis: cost, or the simulated clock for
+            wall-clock-stopped runs) or ``"wall_clock"`` (every run on its simulated clock, see
+            the module docstring; needs the trials' ``end`` times).
 
     Returns:
         The DataFrame described in the module docstring, rows in (problem, label, seed, log)
@@ -162,6 +193,8 @@ def load_study(path: str | os.PathLike, *, complete_only: bool = True):
     pd = require_pandas("load_study")
     from .metrics import add_regret_columns
 
+    if axis not in AXES:
+        raise ValueError(f"load_study: axis must be one of {', '.join(map(repr, AXES))}, got {axis!r}")
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"load_study: no such study directory or run log: {root}")
@@ -170,7 +203,7 @@ def load_study(path: str | os.PathLike, *, complete_only: bool = True):
         raise ValueError(f"load_study: no run logs (*.jsonl) under {root}")
     frames, incomplete, truncated, owners = [], [], [], {}
     for file in files:
-        frame, run = _run_frame(pd, file, root)
+        frame, run = _run_frame(pd, file, root, axis)
         if run.truncated:
             truncated.append(str(file))
         header = run.header
@@ -194,7 +227,7 @@ def load_study(path: str | os.PathLike, *, complete_only: bool = True):
         raise ValueError(f"load_study: no {'complete ' if complete_only else ''}runs with trials under {root} "
                          f"({len(files)} log(s), {len(incomplete)} incomplete)")
     df = pd.concat(frames, ignore_index=True, sort=False)
-    df = df.sort_values(["problem", "label", "seed", "run", "n_obs"], kind="stable").reset_index(drop=True)
+    df = _clock_fractions(df.sort_values(["problem", "label", "seed", "run", "n_obs"], kind="stable").reset_index(drop=True))
     df = add_regret_columns(df)
     first = ["run", "problem", "label", "strategy", "seed", "budget", "complete", "n_obs", "id"]
     df = df[first + [c for c in df.columns if c not in first]]

@@ -32,7 +32,7 @@ import numpy as np
 from .style import DOUBLE_COLUMN, FIDELITY_CMAP, SINGLE_COLUMN, LineStyle, new_figure, order_labels, paper_style
 
 __all__ = [
-    "plot_metric_vs_cost", "plot_rank_vs_cost", "plot_cd_diagram", "plot_fidelity_allocation", "plot_overhead",
+    "XLABELS", "plot_metric_vs_cost", "plot_rank_vs_cost", "plot_cd_diagram", "plot_fidelity_allocation", "plot_overhead",
     "calibration_series", "plot_calibration", "panel_grid",
 ]
 
@@ -81,8 +81,12 @@ def _for_log(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
+#: The x label of the curves against each budget axis (see :func:`mfbo.analysis.load_study`).
+XLABELS = {"budget": "fraction of the budget spent", "wall_clock": "fraction of the simulated wall-clock time"}
+
+
 def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str = "median", ylabel: str = "regret",
-                        labels_by_metric: Mapping[str, str] | None = None):
+                        labels_by_metric: Mapping[str, str] | None = None, xlabel: str = XLABELS["budget"]):
     """Regret against the fraction of the budget, one log-scale panel per problem.
 
     Args:
@@ -92,6 +96,7 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
         stat: ``"median"`` (IQR band) or ``"mean"`` (+- one standard error band).
         ylabel: the figure's y label; panels whose ``metric`` differs from the most common one
             get their own label from ``labels_by_metric`` in the title.
+        xlabel: the x label (:data:`XLABELS` for the budget and the simulated wall clock).
     """
     if stat not in ("median", "mean"):
         raise ValueError(f"stat must be 'median' or 'mean', got {stat!r}")
@@ -134,8 +139,12 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
                 (line,) = ax.plot(x, centre, drawstyle="steps-post", label=label, **style.line_kwargs())
                 ax.fill_between(x, low, high, step="post", color=style.colour, alpha=0.15, linewidth=0)
                 handles.setdefault(label, line)
-            ax.set_yscale("log")
-            _readable_log_ticks(ax)
+            if positive.size:
+                ax.set_yscale("log")
+                _readable_log_ticks(ax)
+            else:  # e.g. a simple regret with no target-fidelity evaluation in any run
+                ax.text(0.5, 0.5, "no finite value", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.4")
+                ax.set_yticks([])
             title = problem if metric == common or not labels_by_metric else f"{problem} ({labels_by_metric.get(metric, metric)})"
             ax.set_title(title, pad=2)
             ax.set_xlim(0, 1)
@@ -148,14 +157,15 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
         for c in range(cols):  # an x axis whose panel below is hidden needs its own tick labels
             r = max(r for r in range(rows) if r * cols + c < len(problems)) if c < len(problems) else 0
             axes[r, c].tick_params(labelbottom=True)
-        fig.supxlabel("fraction of the budget spent", fontsize=7.5)
+        fig.supxlabel(xlabel, fontsize=7.5)
         fig.supylabel(f"{ylabel} ({'median, IQR' if stat == 'median' else 'mean ± s.e.'})", fontsize=7.5)
         _shared_legend(fig, [handles[lab] for lab in labels if lab in handles], [lab for lab in labels if lab in handles],
                        width, where="upper")
     return fig
 
 
-def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label: str = "problems"):
+def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label: str = "problems",
+                      xlabel: str = XLABELS["budget"]):
     """Average rank (1 = best) against the fraction of the budget; ``ranks`` from
     :func:`mfbo.analysis.stats.rank_curves`."""
     labels = order_labels(ranks["label"])
@@ -172,7 +182,7 @@ def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label:
         ax.set_ylim(0.8, len(labels) + 0.2)
         ax.set_yticks(range(1, len(labels) + 1))
         ax.grid(True, axis="y")
-        ax.set_xlabel("fraction of the budget spent")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(f"average rank ({n_blocks} {n_blocks_label})")
         handles, names = ax.get_legend_handles_labels()
         _shared_legend(fig, handles, names, width)

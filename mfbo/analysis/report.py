@@ -7,6 +7,9 @@ Files (each figure as PDF and PNG, see :mod:`mfbo.analysis.plots`):
 ``simple_regret_vs_cost``      the same for simple regret (best observed at the target)
 ``rank_vs_cost``               average rank against the budget fraction (ranked per problem on the
                                median over seeds, see :func:`mfbo.analysis.stats.rank_curves`)
+``*_vs_wall_clock``            the three figures above against the simulated wall-clock time
+                               (``load_study(axis="wall_clock")``), written when some run had
+                               asynchronous workers and a cost budget
 ``critical_difference``        Nemenyi CD diagram of the final regret over problems (>= 3
                                strategies and >= 2 problems; else left out, with the reason in
                                ``statistics.md``)
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from .load import load_study
 from .metrics import (METRICS, fidelity_allocation, metric_curves, overhead_by_observations, run_summaries)
-from .plots import (plot_calibration, plot_cd_diagram, plot_fidelity_allocation, plot_metric_vs_cost, plot_overhead,
+from .plots import (XLABELS, plot_calibration, plot_cd_diagram, plot_fidelity_allocation, plot_metric_vs_cost, plot_overhead,
                     plot_rank_vs_cost)
 from .stats import (cd_cliques, friedman, nemenyi_cd, pairwise_wilcoxon_holm, rank_curves, score_matrix,
                     summarise_curves)
@@ -86,19 +89,30 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
     if df.attrs.get("incomplete"):
         notes.append(f"{len(df.attrs['incomplete'])} incomplete run(s) {'left out' if complete_only else 'included'}.")
 
+    # Curves against the budget, and, when some run had asynchronous workers (whose simulated
+    # clock differs from the spent cost), against the simulated wall-clock time as well.
+    axes = [("budget", df, "cost")]
+    if (df["workers"] > 1).any() and (df["budget_axis"] == "cum_cost").any():
+        try:
+            axes.append(("wall_clock", load_study(study_dir, complete_only=complete_only, axis="wall_clock"), "wall_clock"))
+        except ValueError as err:  # logs written before trials carried simulated times
+            notes.append(f"No figures against the simulated wall clock: {err}.")
     curves = {}
-    for name, file in ((metric, "regret_vs_cost"), ("simple_regret" if metric == "regret" else "norm_simple_regret", "simple_regret_vs_cost")):
-        curves[name] = metric_curves(df, name, grid)
-        summary = summarise_curves(curves[name])
-        fig = plot_metric_vs_cost(summary, styles, stat=stat, ylabel=METRICS[summary["metric"].value_counts().index[0]],
-                                  labels_by_metric={"norm_regret": "normalised", "norm_simple_regret": "normalised"})
-        written += save_figure(fig, out / file)
-
-    ranks = rank_curves(curves[metric], by="problem")
-    if ranks.attrs.get("dropped"):
-        notes.append(f"Rank curves leave out blocks where some strategy has no run: {', '.join(ranks.attrs['dropped'])}.")
-    if len(ranks):
-        written += save_figure(plot_rank_vs_cost(ranks, styles), out / "rank_vs_cost")
+    for axis, frame, suffix in axes:
+        axis_curves = {}
+        for name, file in ((metric, "regret"), ("simple_regret" if metric == "regret" else "norm_simple_regret", "simple_regret")):
+            axis_curves[name] = metric_curves(frame, name, grid)
+            summary = summarise_curves(axis_curves[name])
+            fig = plot_metric_vs_cost(summary, styles, stat=stat, ylabel=METRICS[summary["metric"].value_counts().index[0]],
+                                      labels_by_metric={"norm_regret": "normalised", "norm_simple_regret": "normalised"},
+                                      xlabel=XLABELS[axis])
+            written += save_figure(fig, out / f"{file}_vs_{suffix}")
+        ranks = rank_curves(axis_curves[metric], by="problem")
+        if ranks.attrs.get("dropped") and axis == "budget":
+            notes.append(f"Rank curves leave out blocks where some strategy has no run: {', '.join(ranks.attrs['dropped'])}.")
+        if len(ranks):
+            written += save_figure(plot_rank_vs_cost(ranks, styles, xlabel=XLABELS[axis]), out / f"rank_vs_{suffix}")
+        curves = curves or axis_curves
 
     summaries = run_summaries(df, metric, target=target)
     scores = score_matrix(summaries, blocks=blocks, stat=stat)

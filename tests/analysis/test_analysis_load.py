@@ -80,6 +80,32 @@ def test_wall_clock_runs_use_the_simulated_clock_as_budget_axis(tmp_path, make_l
     assert df["budget_axis"].iloc[0] == "end" and df["worker"].tolist() == [0, 1, 0]
 
 
+def test_the_wall_clock_axis_puts_cost_stopped_runs_on_the_problems_latest_end_time(tmp_path, make_log):
+    # two cost-stopped runs of one problem: 2 async workers (clock 6 for cost 10) and 1 worker (clock 10)
+    two = [{"cost": 4.0, "worker": 0, "start": 0.0, "end": 4.0, "rec_value": 3.0},
+           {"cost": 4.0, "worker": 1, "start": 0.0, "end": 4.0, "rec_value": 2.0},
+           {"cost": 2.0, "worker": 0, "start": 4.0, "end": 6.0, "rec_value": 1.0}]
+    one = [{"cost": 5.0, "worker": 0, "start": 0.0, "end": 5.0, "rec_value": 3.0},
+           {"cost": 5.0, "worker": 0, "start": 5.0, "end": 10.0, "rec_value": 2.0}]
+    make_log(tmp_path / "two.jsonl", two, strategy="a", header_extra={"execution": {"workers": 2, "stop": "cost"}})
+    make_log(tmp_path / "one.jsonl", one, strategy="b", header_extra={"execution": {"workers": 1, "stop": "cost"}})
+    by_cost = load_study(tmp_path).set_index(["run", "n_obs"])
+    assert by_cost.loc["two", "budget_frac"].tolist() == [0.4, 0.8, 1.0]
+    by_clock = load_study(tmp_path, axis="wall_clock").set_index(["run", "n_obs"])
+    assert by_clock.loc["two", "budget_frac"].tolist() == [0.4, 0.4, 0.6]  # the end times over 10, the latest end
+    assert by_clock.loc["one", "budget_frac"].tolist() == [0.5, 1.0]
+    assert set(by_clock["budget"]) == {10.0} and set(by_clock["budget_axis"]) == {"end"}
+    assert by_clock.loc["two", "workers"].tolist() == [2, 2, 2]
+    with pytest.raises(ValueError, match="axis must be one of 'budget', 'wall_clock', got 'time'"):
+        load_study(tmp_path, axis="time")
+
+
+def test_the_wall_clock_axis_needs_simulated_end_times(tmp_path, make_log):
+    make_log(tmp_path / "r.jsonl", [{"cost": 1.0, "rec_value": 1.0}])
+    with pytest.raises(ValueError, match=r"r.jsonl: axis='wall_clock' was asked for but the trials have no simulated 'end' time"):
+        load_study(tmp_path, axis="wall_clock")
+
+
 def test_overshooting_last_trial_counts_at_the_budget(tmp_path, make_log):
     make_log(tmp_path / "o.jsonl", [{"cost": 6.0, "rec_value": 1.0}, {"cost": 6.0, "rec_value": 0.5}], budget=10.0)
     assert load_study(tmp_path)["budget_frac"].tolist() == [0.6, 1.0]

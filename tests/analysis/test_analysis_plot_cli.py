@@ -42,6 +42,22 @@ def test_mfbo_plot_writes_every_figure_and_table(small_study, tmp_path, capsys):
     assert "Friedman chi2 = 4.000" in stats and "CD = 2.344" in stats  # k = 3, N = 2: every block ranks a < b < c
 
 
+def test_mfbo_plot_adds_wall_clock_figures_when_runs_had_asynchronous_workers(small_study, tmp_path, make_log, capsys):
+    trials = [{"cost": 4.0, "worker": 0, "start": 0.0, "end": 4.0, "rec_value": 3.0},
+              {"cost": 4.0, "worker": 1, "start": 0.0, "end": 4.0, "rec_value": 2.0},
+              {"cost": 2.0, "worker": 0, "start": 4.0, "end": 6.0, "rec_value": 1.0}]
+    for strategy in ("a", "b"):
+        make_log(tmp_path / "async" / f"{strategy}.jsonl", trials, strategy=strategy,
+                 header_extra={"execution": {"workers": 2, "stop": "cost"}})
+    assert main(["plot", str(tmp_path / "async"), "--out", str(tmp_path / "figs")]) == 0
+    written = {p.name for p in (tmp_path / "figs").iterdir()}
+    for name in ("regret_vs_wall_clock", "simple_regret_vs_wall_clock", "rank_vs_wall_clock", *FIGURES[:3]):
+        assert {f"{name}.pdf", f"{name}.png"} <= written
+    # one worker per run: the clock is the cumulative cost, so no second set of figures
+    assert main(["plot", str(small_study), "--out", str(tmp_path / "figs1")]) == 0
+    assert not any("wall_clock" in p.name for p in (tmp_path / "figs1").iterdir())
+
+
 def test_mfbo_plot_default_out_and_stat_mean(small_study, capsys):
     assert main(["plot", str(small_study), "--stat", "mean"]) == 0
     assert (small_study / "figures" / "regret_vs_cost.png").is_file()
