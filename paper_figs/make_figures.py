@@ -10,14 +10,22 @@ figure comes from which study.
     python paper_figs/make_figures.py --study compare_acquisitions
     python paper_figs/make_figures.py --results-root /data/mfbo    # results stored elsewhere
 
-A study whose results directory is missing (not run yet) is reported with the command that
-produces it, and the script exits with status 1 after building the others.
+Stored results. The run logs of each reference study are kept in the repository as one archive,
+``paper_figs/results/NAME.tar.xz`` (the ``*.jsonl`` logs only, a few hundred kB), written by
+``--store NAME`` after a study has run. A study whose results directory is missing is rebuilt
+from its archive (extracted into a temporary directory), so a fresh clone rebuilds every figure
+without running anything. A study with neither is reported with the command that produces it,
+and the script exits with status 1 after building the others.
+
+    python paper_figs/make_figures.py --store compare_acquisitions   # archive results/compare_acquisitions
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tarfile
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -30,18 +38,64 @@ REFERENCE_STUDIES: dict[str, tuple[str, str]] = {
 }
 
 
-def build(name: str, results_root: Path, out_root: Path, stat: str) -> list[Path] | None:
-    """Write the figures of one reference study; ``None`` (with a message) if its results are missing."""
-    from mfbo.analysis import write_report
+def archive_path(name: str, archive_root: Path) -> Path:
+    """The stored run logs of reference study ``name``."""
+    return archive_root / f"{name}.tar.xz"
 
+
+def store(name: str, results_root: Path, archive_root: Path) -> Path:
+    """Archive the run logs (``*.jsonl``, not the evaluation caches) of ``name``'s results
+    directory as ``archive_root/NAME.tar.xz``, members relative to the results directory."""
+    results_dir = results_root / REFERENCE_STUDIES[name][1]
+    logs = sorted(results_dir.rglob("*.jsonl")) if results_dir.is_dir() else []
+    if not logs:
+        raise SystemExit(f"--store {name}: no run logs under {results_dir}; run `mfbo study run {REFERENCE_STUDIES[name][0]}` first")
+    archive = archive_path(name, archive_root)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:xz", preset=9) as tar:
+        for log in logs:
+            info = tar.gettarinfo(log, arcname=log.relative_to(results_dir).as_posix())
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""  # the same logs give the same archive
+            with log.open("rb") as f:
+                tar.addfile(info, f)
+    print(f"{name}: stored {len(logs)} run logs in {archive} ({archive.stat().st_size / 1e3:.0f} kB)")
+    return archive
+
+
+def build(name: str, results_root: Path, out_root: Path, stat: str, archive_root: Path | None = None) -> list[Path] | None:
+    """Write the figures of one reference study from its results directory, else from its stored
+    archive; ``None`` (with a message) if it has neither."""
     study_file, results = REFERENCE_STUDIES[name]
     results_dir = results_root / results
-    if not results_dir.is_dir() or not any(results_dir.rglob("*.jsonl")):
-        state = "has no run logs" if results_dir.is_dir() else "does not exist"
-        print(f"{name}: skipped: {results_dir} {state}; produce it with `mfbo study run {study_file}`"
-              f"{'' if (REPO / study_file).exists() else f' (the study file {study_file} is not written yet)'}",
-              file=sys.stderr)
-        return None
+    if results_dir.is_dir() and any(results_dir.rglob("*.jsonl")):
+        return _report(name, results_dir, out_root, stat, source=str(results_dir))
+    archive = archive_path(name, archive_root) if archive_root is not None else None
+    if archive is not None and archive.is_file():
+        with tempfile.TemporaryDirectory() as tmp, tarfile.open(archive, "r:xz") as tar:
+            _safe_extract(tar, Path(tmp) / name)
+            return _report(name, Path(tmp) / name, out_root, stat, source=f"the stored logs {archive}")
+    state = "has no run logs" if results_dir.is_dir() else "does not exist"
+    print(f"{name}: skipped: {results_dir} {state} and there is no stored archive; produce it with "
+          f"`mfbo study run {study_file}`"
+          f"{'' if (REPO / study_file).exists() else f' (the study file {study_file} is not written yet)'}",
+          file=sys.stderr)
+    return None
+
+
+def _safe_extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Extract regular files with relative paths only (the ``"data"`` filter where this Python has it)."""
+    for member in tar.getmembers():
+        if not member.isfile() or member.name.startswith("/") or ".." in Path(member.name).parts:
+            raise SystemExit(f"{tar.name}: refusing the archive member {member.name!r} (only relative run logs are stored)")
+    try:
+        tar.extractall(into, filter="data")
+    except TypeError:  # Python without extraction filters (< 3.10.12 / 3.11.4); the members were checked above
+        tar.extractall(into)
+
+
+def _report(name: str, results_dir: Path, out_root: Path, stat: str, source: str) -> list[Path]:
+    from mfbo.analysis import write_report
+
     out = out_root / name
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -49,7 +103,7 @@ def build(name: str, results_root: Path, out_root: Path, stat: str) -> list[Path
     for w in caught:
         if issubclass(w.category, RuntimeWarning):
             print(f"{name}: warning: {w.message}", file=sys.stderr)
-    print(f"{name}: {len(written)} files in {out}  (= mfbo plot {results_dir} --out {out} --stat {stat})")
+    print(f"{name}: {len(written)} files in {out} from {source} (= mfbo plot RESULTS --out {out} --stat {stat})")
     return written
 
 
@@ -60,8 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-root", type=Path, default=REPO, help="where the results/ directories are (default: the repository)")
     parser.add_argument("--out", type=Path, default=REPO / "paper_figs" / "figures", help="output root (default: paper_figs/figures)")
     parser.add_argument("--stat", choices=["median", "mean"], default="median", help="median with IQR, or mean with standard error")
+    parser.add_argument("--archives", type=Path, default=REPO / "paper_figs" / "results",
+                        help="where the stored run-log archives are (default: paper_figs/results)")
+    parser.add_argument("--store", action="append", choices=sorted(REFERENCE_STUDIES), metavar="NAME",
+                        help="archive this study's run logs into --archives (repeatable) instead of building figures")
     args = parser.parse_args(argv)
-    missing = [name for name in (args.study or list(REFERENCE_STUDIES)) if build(name, args.results_root, args.out, args.stat) is None]
+    if args.store:
+        for name in args.store:
+            store(name, args.results_root, args.archives)
+        return 0
+    names = args.study or list(REFERENCE_STUDIES)
+    missing = [name for name in names if build(name, args.results_root, args.out, args.stat, args.archives) is None]
     if missing:
         print(f"not rebuilt: {', '.join(missing)}", file=sys.stderr)
         return 1
