@@ -72,6 +72,19 @@ def test_ties_at_the_top_k_boundary_count_in_expectation():
     assert tied.precision == {"20%": pytest.approx(0.75)}
 
 
+def test_the_target_scores_precision_one_even_when_its_values_tie():
+    # an error rate on a small validation set: three configs tie at the top-2 boundary
+    target = np.array([0.0, 0.1, 0.1, 0.1, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    levels = calibration_metrics(*_two_levels(target.copy(), target), target_column=1, top_fractions=(0.2, 0.5))
+    assert levels[0].precision == levels[1].precision == {"20%": 1.0, "50%": 1.0}
+    # a constant level picks 2 of 10 at random; 4 configs are as good as the target's top 2
+    constant = calibration_metrics(*_two_levels(np.zeros(10), target), target_column=1, top_fractions=(0.2,))[0]
+    assert constant.precision == {"20%": pytest.approx(0.4)}
+    # a level that ranks config 3 first and 4 second: 3 is tied for 2nd at the target (a hit), 4 is not
+    level = np.array([5.0, 6, 7, 0, 1, 8, 9, 10, 11, 12])
+    assert calibration_metrics(*_two_levels(level, target), target_column=1, top_fractions=(0.2,))[0].precision == {"20%": 0.5}
+
+
 def test_cost_statistics_and_fractions():
     costs = np.array([[1.0, 4.0, 10.0], [2.0, 4.0, 10.0], [3.0, 4.0, 10.0], [6.0, 4.0, 10.0]])
     values = np.tile(np.arange(4.0)[:, None], (1, 3))
