@@ -157,6 +157,23 @@ def test_a_warm_started_fit_is_capped_at_warm_maxiter():
     assert report.ok and "3 L-BFGS-B iterations (maxiter reached)" in report.message
 
 
+def test_a_warm_started_fit_is_capped_at_warm_maxfun_evaluations(monkeypatch):
+    X, Y = data(20)
+    far = hyperparameters(build_mf_gp(X, Y))
+    calls = []
+    real = fit_module.fit_gpytorch_mll
+
+    def spy(mll, **kwargs):
+        calls.append(kwargs["optimizer_kwargs"]["options"])
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit_gpytorch_mll", spy)
+    report = fit_model(build_mf_gp(X, Y), seed=0, previous_state=far, warm_maxiter=50, warm_maxfun=4)
+    assert report.ok and "(evaluation cap reached)" in report.message and calls[-1] == {"maxiter": 50, "maxfun": 4}
+    fit_model(build_mf_gp(X, Y), seed=0, maxiter=7, warm_maxfun=4)  # a cold fit: scipy's own evaluation limit
+    assert calls[-1] == {"maxiter": 7}
+
+
 def test_subset_fitting_then_conditions_on_all_points(monkeypatch):
     X, Y = data(40, seed=3)
     model = build_mf_gp(X, Y)
@@ -187,7 +204,7 @@ def test_fit_subset_keeps_the_best_points_and_is_seeded():
 
 
 @pytest.mark.parametrize(
-    "kwargs, option", [({"seed": -1}, "seed"), ({"max_fit_points": 0}, "max_fit_points"), ({"max_attempts": 0}, "max_attempts"), ({"warm_maxiter": 0}, "warm_maxiter")]
+    "kwargs, option", [({"seed": -1}, "seed"), ({"max_fit_points": 0}, "max_fit_points"), ({"max_attempts": 0}, "max_attempts"), ({"warm_maxiter": 0}, "warm_maxiter"), ({"warm_maxfun": 0}, "warm_maxfun")]
 )
 def test_bad_options_name_the_option(kwargs, option):
     X, Y = data(6)
