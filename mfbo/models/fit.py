@@ -47,6 +47,8 @@ import torch
 from botorch.exceptions.errors import ModelFittingError
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
+from botorch.optim.core import OptimizationStatus
+from botorch.optim.fit import fit_gpytorch_mll_scipy
 from botorch.optim.closures import get_loss_closure
 from botorch.optim.utils import sample_all_priors
 from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -118,41 +120,46 @@ def fit_subset(Y: Tensor, m: int, rng: np.random.Generator) -> Tensor:
     return torch.sort(torch.cat([order[:n_best], rest[pick]])).values
 
 
-def _attempt(mll: ExactMarginalLogLikelihood, jitter: float | None, maxiter: int, maxfun: int | None = None) -> tuple[float, int, bool]:
+def _attempt(mll: ExactMarginalLogLikelihood, jitter: float | None, maxiter: int, maxfun: int | None = None) -> tuple[float, int, int, str | None]:
     """One ``fit_gpytorch_mll`` attempt of at most ``maxiter`` L-BFGS-B iterations and ``maxfun``
     loss evaluations (``None``: scipy's default); returns the final loss (``-mll`` per point),
-    the number of iterations and whether the evaluation cap stopped it.
+    the numbers of iterations and of loss-and-gradient evaluations, and which limit stopped it
+    (``"maxiter"``, ``"maxfun"``, or ``None`` when it converged).
+
+    No iteration ``callback`` is passed on purpose: BoTorch's ``scipy_minimize`` then evaluates
+    the loss once more at every iteration to fill its ``OptimizationResult``, which doubled the
+    cost of a fit. The iterations and the stopping reason come from the optimiser's result
+    instead, and the evaluations are counted on ``mll.forward``.
 
     Raises on failure: the optimiser's exception (``NotPSDError``, ...), ``ModelFittingError``
     carrying the failing ``OptimizationWarning`` messages, or ``FloatingPointError`` for
     non-finite results. (``fit_gpytorch_mll`` rolls the parameters back on its own failures;
     :func:`fit_model` reloads them before each attempt and on fallback anyway.)"""
+    evaluations, results = [], []
+
+    def counted_forward(*args, **kwargs):  # gpytorch's Module.__call__ runs no torch hooks
+        evaluations.append(1)
+        return forward(*args, **kwargs)
+
+    def optimizer(mll, **kwargs):
+        results.append(fit_gpytorch_mll_scipy(mll, **kwargs))
+        return results[-1]
+
     with warnings.catch_warnings(record=True) as caught, (
         cholesky_jitter(float_value=jitter, double_value=jitter) if jitter else nullcontext()
     ):
         warnings.simplefilter("always")
+        options = {"maxiter": maxiter} if maxfun is None else {"maxiter": maxiter, "maxfun": maxfun}
+        forward = mll.forward
+        mll.forward = counted_forward
         try:
-            iterations, evaluations = [], []
-            options = {"maxiter": maxiter} if maxfun is None else {"maxiter": maxiter, "maxfun": maxfun}
-            forward = mll.forward
-
-            def counted_forward(*args, **kwargs):  # gpytorch's Module.__call__ runs no torch hooks
-                evaluations.append(1)
-                return forward(*args, **kwargs)
-
-            mll.forward = counted_forward
-            try:
-                fit_gpytorch_mll(
-                    mll,
-                    optimizer_kwargs={"options": options, "callback": lambda *_: iterations.append(1)},
-                    max_attempts=1,
-                    caught_exception_types=(),
-                )
-            finally:
-                del mll.forward
+            fit_gpytorch_mll(mll, optimizer=optimizer, optimizer_kwargs={"options": options}, max_attempts=1,
+                             caught_exception_types=())
         except ModelFittingError:
             reasons = sorted({str(w.message) for w in caught if issubclass(w.category, OptimizationWarning)})
             raise ModelFittingError("; ".join(reasons) or "the optimiser failed") from None
+        finally:
+            del mll.forward
         bad = [name for name, p in mll.model.named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise FloatingPointError(f"non-finite hyperparameters {bad}")
@@ -162,7 +169,12 @@ def _attempt(mll: ExactMarginalLogLikelihood, jitter: float | None, maxiter: int
         mll.eval()
     if not math.isfinite(loss):
         raise FloatingPointError(f"non-finite loss {loss}")
-    return loss, len(iterations), maxfun is not None and len(evaluations) >= maxfun
+    result = results[-1]
+    message = (result.message or "").upper()
+    stop = None
+    if result.status == OptimizationStatus.STOPPED:
+        stop = "maxiter" if "ITERATIONS REACHED LIMIT" in message else "maxfun" if "EVALUATIONS EXCEEDS LIMIT" in message else "other"
+    return loss, int(result.step), len(evaluations), stop
 
 
 def _check_options(**options: int) -> None:
@@ -232,7 +244,7 @@ def fit_model(
     n_fit = max_fit_points if subset else n
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     errors: list[str] = []
-    ok, loss, iterations, capped, jitter, attempt = False, math.nan, 0, False, None, 0
+    ok, loss, iterations, evaluations, stop, jitter, attempt = False, math.nan, 0, 0, None, None, 0
     try:
         if subset:
             idx = fit_subset(targets.reshape(-1, n).amax(dim=0), max_fit_points, rng)
@@ -249,7 +261,7 @@ def fit_model(
                         sample_all_priors(model)
                     first_warm = attempt == 1 and bool(warm)
                     limit = warm_maxiter if first_warm else maxiter
-                    loss, iterations, capped = _attempt(mll, jitter, limit, warm_maxfun if first_warm else None)
+                    loss, iterations, evaluations, stop = _attempt(mll, jitter, limit, warm_maxfun if first_warm else None)
                 ok = True
                 break
             except Exception as err:  # noqa: BLE001 (any numerical failure must not end the run)
@@ -267,10 +279,10 @@ def fit_model(
     warm_note = f", warm start ({len(warm)} hyperparameters)" if warm else ""
     if ok:
         jit = f", Cholesky jitter {jitter:g}" if jitter else ""
-        cap = " (maxiter reached)" if iterations >= limit else " (evaluation cap reached)" if capped else ""
+        cap = {"maxiter": " (maxiter reached)", "maxfun": " (evaluation cap reached)", "other": " (stopped)", None: ""}[stop]
         message = (
             f"fitted on {where}{warm_note} in attempt {attempt}/{max_attempts}{jit}, "
-            f"{iterations} L-BFGS-B iterations{cap}; -mll/n = {loss:.4g}"
+            f"{iterations} L-BFGS-B iterations, {evaluations} loss evaluations{cap}; -mll/n = {loss:.4g}"
         )
         if errors:
             message += f" (failed: {'; '.join(errors)})"
