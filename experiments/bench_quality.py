@@ -134,7 +134,7 @@ def table(rows: list[dict], problems: list[str], strategies: list[str], evals: f
             and abs(float(r["evals"]) - evals) < 1e-6 and int(r["seed"]) < seeds]
     cell_rows = lambda p, s: [r for r in rows if r["problem"] == p and r["strategy"] == s]  # noqa: E731
     missing = len(problems) * len(strategies) * seeds - len(rows)
-    print(f"\n{len(rows)} stored runs at {evals:g} target evaluations" + (f" ({missing} of the {seeds} seeds missing)" if missing else ""))
+    print(f"\n{len(rows)} stored runs at {evals:g} target evaluations" + (f" ({missing} of the {len(problems) * len(strategies) * seeds} runs of {seeds} seed(s) missing)" if missing else ""))
     commits = sorted({r["commit"] for r in rows})
     print(f"code versions of the stored runs: {', '.join(commits)}")
 
