@@ -97,7 +97,6 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
             axes.append(("wall_clock", load_study(study_dir, complete_only=complete_only, axis="wall_clock"), "wall_clock"))
         except ValueError as err:  # logs written before trials carried simulated times
             notes.append(f"No figures against the simulated wall clock: {err}.")
-    curves = {}
     for axis, frame, suffix in axes:
         axis_curves = {}
         for name, file in ((metric, "regret"), ("simple_regret" if metric == "regret" else "norm_simple_regret", "simple_regret")):
@@ -112,7 +111,6 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
             notes.append(f"Rank curves leave out blocks where some strategy has no run: {', '.join(ranks.attrs['dropped'])}.")
         if len(ranks):
             written += save_figure(plot_rank_vs_cost(ranks, styles, xlabel=XLABELS[axis]), out / f"rank_vs_{suffix}")
-        curves = curves or axis_curves
 
     summaries = run_summaries(df, metric, target=target)
     scores = score_matrix(summaries, blocks=blocks, stat=stat)
