@@ -50,7 +50,9 @@ class AcquisitionContext:
         project: maps unit-cube configuration columns ``(..., d)`` onto encodings of valid
             configurations (rounds integers, one-hot categoricals); identity for float-only
             spaces. Apply it to final candidates, not inside gradient-based optimisation.
-        options: free-form extras (e.g. the run budget and spent cost), never required.
+        options: free-form extras, never required: ``budget`` and ``spent`` (the run's cost
+            budget and what it has spent), ``design_size`` (how many trials the initial design
+            asked for; the observations after them are the model's own choices).
     """
 
     model: Model

@@ -201,6 +201,7 @@ class MultiFidelityGPStrategy(Strategy):
         else:  # a continuous fidelity, or many levels: design at s = 0, 1/4, ..., 1 (rounded to levels)
             self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
         self._design: list[tuple[dict[str, Any], Any]] | None = None
+        self._design_size = 0  # trials the initial design asked for (or found already told)
         self._queue: list[tuple[dict[str, Any], Any]] = []
         self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
         self._last_hyperparameters: dict[str, Tensor] | None = None
@@ -342,6 +343,7 @@ class MultiFidelityGPStrategy(Strategy):
     def _suggest(self) -> tuple[dict[str, Any], Any]:
         if self._design is None:  # skipped when add_observation supplied enough data already
             self._design = self._build_design() if len(self.successes()) < self.min_init else []
+            self._design_size = len(self._design) if self._design else len(self.history)
         if self._design:
             return self._design.pop(0)
         if self._queue:
@@ -360,7 +362,11 @@ class MultiFidelityGPStrategy(Strategy):
                 model=model, cost=cost, dim=self.space.dim, fidelities=self._levels, train_X=X, train_Y=Y,
                 X_pending=torch.as_tensor(np.array(pending), dtype=DTYPE) if pending else None,
                 seed=seed, project=self._project,
-                options={"budget": self.budget, "spent": sum(o.cost for _, o in self.history)},
+                options={
+                    "budget": self.budget,
+                    "spent": sum(o.cost for _, o in self.history),
+                    "design_size": self._design_size,
+                },
             )
             batch = self.acquisition.propose(ctx, self.q)
         points = [self._decode(row) for row in batch]

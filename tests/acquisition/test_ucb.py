@@ -21,9 +21,8 @@ FAST = {"num_restarts": 4, "raw_samples": 64, "maxiter": 100}
 
 def step(acq: MultiFidelityUCB, ctx: AcquisitionContext):
     moments = acq.moments(ctx)
-    beta = acq.beta_t(ctx)
-    x = acq.select_x(moments, ctx, beta)
-    return x, acq.fidelity_rule(moments, ctx, x, beta)
+    x = acq.select_x(moments, ctx, acq.exploration_weight(ctx))
+    return x, acq.fidelity_rule(moments, ctx, x, acq.beta_t(ctx))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def correlated_ctx(context, design, f):
 def test_x_step_is_the_argmax_of_the_target_ucb(correlated_ctx):
     ctx = correlated_ctx
     acq = MultiFidelityUCB(**FAST)
-    beta = acq.beta_t(ctx)
+    beta = acq.exploration_weight(ctx)
     x = acq.select_x(acq.moments(ctx), ctx, beta)
     assert x.shape == (1, 2) and x[0, 1].item() == 1.0
     grid = torch.stack([torch.linspace(0, 1, 4001, dtype=DTYPE), torch.ones(4001, dtype=DTYPE)], -1).unsqueeze(-2)
@@ -54,10 +53,13 @@ def test_x_step_is_the_argmax_of_the_target_ucb(correlated_ctx):
 def test_beta_schedule_and_override(correlated_ctx, context):
     ctx = correlated_ctx
     n, d = ctx.train_X.shape[0], ctx.dim
-    assert MultiFidelityUCB().beta_t(ctx) == pytest.approx(0.5 * d * math.log(2 * d * (n + 1) + 1))
+    beta_t = 0.5 * d * math.log(2 * d * (n + 1) + 1)
+    assert MultiFidelityUCB().beta_t(ctx) == pytest.approx(beta_t)
+    assert MultiFidelityUCB().exploration_weight(ctx) == pytest.approx(0.2 * beta_t)
+    assert MultiFidelityUCB(beta_scale=1.0).exploration_weight(ctx) == pytest.approx(beta_t)
     pending = context(ctx.train_X, ctx.train_Y, model=ctx.model, X_pending=torch.rand(3, 2, dtype=DTYPE))
     assert MultiFidelityUCB().beta_t(pending) == pytest.approx(0.5 * d * math.log(2 * d * (n + 4) + 1))
-    assert MultiFidelityUCB(beta=2.5).beta_t(ctx) == 2.5
+    assert MultiFidelityUCB(beta=2.5).beta_t(ctx) == 2.5 == MultiFidelityUCB(beta=2.5).exploration_weight(ctx)
 
 
 def test_information_gap_of_the_linear_truncated_fidelity_kernel(context, fitted, f):
@@ -195,8 +197,8 @@ def test_options_and_defaults(cost):
     acq = MultiFidelityUCB()
     assert acq.name == "mf-ucb"
     assert acq.options() == {
-        "beta": None, "threshold": 1.0, "cost_exponent": None, "grid_size": 101,
-        "num_restarts": 10, "raw_samples": 512, "maxiter": 200,
+        "beta": None, "beta_scale": 0.2, "threshold": 1.0, "cost_exponent": None, "target_share": (0.25, 0.5), "window": 20,
+        "threshold_step": 1.1, "grid_size": 101, "num_restarts": 10, "raw_samples": 512, "maxiter": 200,
     }
     ctx = AcquisitionContext(
         model=None, cost=cost, dim=2, fidelities=None, train_X=torch.rand(4, 3, dtype=DTYPE),
@@ -210,9 +212,15 @@ def test_options_and_defaults(cost):
     [
         ("beta", 0.0, "> 0"),
         ("beta", -1, "> 0"),
+        ("beta_scale", 0, "> 0"),
         ("threshold", float("inf"), "> 0"),
         ("cost_exponent", 0, "> 0"),
         ("grid_size", 1, ">= 2"),
+        ("target_share", (0.5, 0.25), "0 <= low < high <= 1"),
+        ("target_share", (0.25, 0.5, 0.75), "0 <= low < high <= 1"),
+        ("target_share", 0.25, "0 <= low < high <= 1"),
+        ("window", 0, ">= 1"),
+        ("threshold_step", 1.0, "> 1"),
         ("num_restarts", 0, ">= 1"),
         ("raw_samples", "64", ">= 1"),
         ("maxiter", 0, ">= 1"),
@@ -223,3 +231,43 @@ def test_bad_options_name_the_option_value_and_allowed_values(option, value, all
         MultiFidelityUCB(**{option: value})
     message = str(err.value)
     assert "mf-ucb" in message and option in message and repr(value) in message and allowed in message
+
+
+# ------------------------------------------------------------------------------------------------
+# The authors' target-share controller
+# ------------------------------------------------------------------------------------------------
+def _history_ctx(cost, at_target: list[bool], design_size: int) -> AcquisitionContext:
+    s = torch.tensor([1.0 if t else 0.2 for t in at_target], dtype=DTYPE)
+    X = torch.cat([torch.rand(len(s), 2, dtype=DTYPE, generator=torch.Generator().manual_seed(0)), s[:, None]], -1)
+    return AcquisitionContext(
+        model=None, cost=cost, dim=2, fidelities=None, train_X=X, train_Y=torch.zeros(len(s), 1, dtype=DTYPE),
+        X_pending=None, seed=0, project=lambda x: x, options={"design_size": design_size},
+    )
+
+
+def test_threshold_controller_replays_the_authors_rule(cost):
+    acq = MultiFidelityUCB(window=4, threshold_step=2.0)
+    # 8 design points, then 3 cheap choices: steps k = 8..11 see windows of 0/4 target -> x2 each
+    history = [True, False, False, False, False, False, False, False] + [False] * 3
+    assert acq.threshold_scale(_history_ctx(cost, history, 8)) == 2.0**4
+    # all at the target: every window share is 1 >= 0.5 -> /2 per step
+    assert acq.threshold_scale(_history_ctx(cost, [True] * 10, 8)) == 0.5**3
+    # hand-computed, window 4, steps k = 5, 6, 7 see the observations k-4 .. k-1:
+    # k=5: F,F,T,F -> 1/4 <= 0.25 -> x2; k=6: F,T,F,T -> 2/4 >= 0.5 -> /2; k=7: T,F,T,F -> /2
+    history = [True, False, False, True, False, True, False]
+    assert acq.threshold_scale(_history_ctx(cost, history, 5)) == 0.5
+    # the paper's fixed threshold
+    assert MultiFidelityUCB(target_share=None).threshold_scale(_history_ctx(cost, [False] * 30, 0)) == 1.0
+
+
+def test_controller_raises_the_threshold_until_the_target_is_chosen(correlated_ctx, cost):
+    """On the perfectly correlated cheap level the paper's rule picks the cheap fidelity; after a
+    long run of cheap queries the controller's coefficient makes the same rule pick the target."""
+    ctx = correlated_ctx
+    acq = MultiFidelityUCB(grid_size=21)
+    x, beta = torch.tensor([0.25, 1.0], dtype=DTYPE), 3.0
+    moments = acq.moments(ctx)
+    assert acq.fidelity_rule(moments, ctx, x, beta).chosen < 1.0
+    scale = MultiFidelityUCB().threshold_scale(_history_ctx(cost, [False] * 60, 0))
+    assert scale == pytest.approx(1.1**61)
+    assert acq.fidelity_rule(moments, ctx, x, beta, scale).chosen == 1.0
