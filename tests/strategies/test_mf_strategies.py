@@ -99,6 +99,26 @@ def test_every_strategy_runs_and_recommends_a_target_optimum(name):
     assert all(0.0 <= t.fidelity <= 1.0 for t in result.trials)
 
 
+def test_the_acquisition_is_told_how_many_trials_the_design_asked_for(monkeypatch):
+    """``ctx.options["design_size"]`` separates the design from the model's own choices (BOCA's
+    target-share controller replays only the latter)."""
+    problem = mfbo.problems.get("currin")
+    strategy = make("mf-ucb", problem, seed=0)
+    strategy.set_budget(20.0)
+    seen = []
+    propose = type(strategy.acquisition).propose
+    monkeypatch.setattr(
+        type(strategy.acquisition), "propose", lambda self, ctx, q=1: seen.append(dict(ctx.options)) or propose(self, ctx, q)
+    )
+    asked = 0
+    while not seen:
+        trial = strategy.ask()
+        asked += 1
+        strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+    assert seen[0]["design_size"] == asked - 1 > 0
+    assert seen[0]["budget"] == 20.0 and seen[0]["spent"] > 0
+
+
 @pytest.mark.parametrize("name", ["mf-kg", "mf-ei"])
 def test_pending_trials_get_distinct_suggestions(name):
     problem = mfbo.problems.get("currin")
