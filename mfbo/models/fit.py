@@ -124,7 +124,8 @@ def _attempt(mll: ExactMarginalLogLikelihood, jitter: float | None, maxiter: int
     """One ``fit_gpytorch_mll`` attempt of at most ``maxiter`` L-BFGS-B iterations and ``maxfun``
     loss evaluations (``None``: scipy's default); returns the final loss (``-mll`` per point),
     the numbers of iterations and of loss-and-gradient evaluations, and which limit stopped it
-    (``"maxiter"``, ``"maxfun"``, or ``None`` when it converged).
+    (``"maxiter"``, ``"maxfun"``, ``"other"`` for any other stop the optimiser reports, or
+    ``None`` when it converged).
 
     No iteration ``callback`` is passed on purpose: BoTorch's ``scipy_minimize`` then evaluates
     the loss once more at every iteration to fill its ``OptimizationResult``, which doubled the
