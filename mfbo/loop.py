@@ -65,6 +65,7 @@ whose configuration, fidelity or continuation differs from the replayed ask rais
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -146,6 +147,9 @@ class TrialRecord:
     start: float = 0.0  # simulated start time (cost units; see the module docstring)
     end: float = 0.0  # simulated end time: start + cost
     worker: int = 0  # the simulated worker that ran it
+    #: the strategy's other recommendation rules (Strategy.other_recommendations), by rule:
+    #: {"config": ..., "rec_value": ..., "regret": ...}
+    other_recommendations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -366,6 +370,17 @@ def minimize(
             evaluation_cache.store(trial, obs, eval_time)
         return obs, eval_time
 
+    target_values: dict[str, float | None] = {}
+
+    def scored(config: dict[str, Any]) -> dict[str, Any]:
+        """An other rule's recommendation with its exact target value and regret, if known."""
+        key = json.dumps(config, sort_keys=True, default=str)
+        if key not in target_values:
+            target_values[key] = problem.target_value(config)
+        value = target_values[key]
+        regret = None if value is None or problem.optimum is None else value - problem.optimum
+        return {"config": config, "rec_value": value, "regret": regret}
+
     def complete(job: Job) -> None:
         """Tell the strategy a finished evaluation, then account, record and report it."""
         nonlocal cum_cost, best_value, consecutive_failures, rec_cache
@@ -373,6 +388,7 @@ def minimize(
         trial, obs = run.trial, run.observation
         _, tell_time = call_strategy("tell", lambda: strategy.tell(trial, obs))
         recommendation, recommend_time = call_strategy("recommend", strategy.recommend)
+        others, others_time = call_strategy("other_recommendations", strategy.other_recommendations)
 
         cum_cost += obs.cost
         consecutive_failures = 0 if obs.ok else consecutive_failures + 1
@@ -393,7 +409,7 @@ def minimize(
             error=obs.error,
             eval_time=run.eval_time,
             overhead=run.ask_time + tell_time,
-            recommend_time=recommend_time,
+            recommend_time=recommend_time + others_time,
             recommendation=recommendation,
             rec_value=rec_value,
             regret=None if rec_value is None or problem.optimum is None else rec_value - problem.optimum,
@@ -404,6 +420,7 @@ def minimize(
             start=job.start,
             end=job.end,
             worker=job.worker,
+            other_recommendations={rule: scored(config) for rule, config in others.items()},
         )
         records.append(record)
         if writer is not None:

@@ -53,6 +53,10 @@ class AcquisitionContext:
         options: free-form extras, never required: ``budget`` and ``spent`` (the run's cost
             budget and what it has spent), ``design_size`` (how many trials the initial design
             asked for; the observations after them are the model's own choices).
+        candidates: ``k x (d + 1)`` points that the optimiser scores as they are, besides its
+            own search, or ``None``: on a resumable problem, the continuations of evaluated
+            configurations to higher fidelities, which ``cost`` charges only the increment
+            (:class:`~mfbo.models.ContinuationCost`). Only joint ``(x, s)`` searches use them.
     """
 
     model: Model
@@ -65,6 +69,7 @@ class AcquisitionContext:
     seed: int
     project: Callable[[Tensor], Tensor]
     options: dict[str, Any] | None = None
+    candidates: Tensor | None = None
 
     @property
     def target_s(self) -> float:

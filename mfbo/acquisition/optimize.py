@@ -12,7 +12,10 @@
   ``x``. The cost is one optimisation instead of ``L``.
 
 Both paths finish with ``ctx.project`` on the configuration columns and re-score the projected
-candidates, so the returned point is a valid configuration and its value is honest.
+candidates, so the returned point is a valid configuration and its value is honest. The
+context's explicit ``candidates`` (continuations of evaluated configurations) join that final
+scoring unchanged: they are discrete choices whose cost is only exact where they stand, so
+they are compared, never polished.
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def optimize_joint(
         raw_samples: number of Sobol configurations scored to pick the starts (each at every
             level when the fidelity is discrete).
         maxiter: L-BFGS-B iterations.
-        fixed_s: optimise ``x`` only, with the fidelity fixed at this normalised value.
+        fixed_s: optimise ``x`` only, with the fidelity fixed at this normalised value (the
+            context's ``candidates`` are then ignored).
         extra_starts: ``(k, d + 1)`` points always scored as candidate starts (e.g. the last
             step's maximiser, or the incumbents), to warm-start the search.
     """
@@ -111,6 +115,8 @@ def optimize_joint(
     polished = _lbfgsb(acqf, starts, free, maxiter)
     candidates = torch.cat([polished, starts])  # the optima, and the starts as a fallback
     candidates[..., :d] = ctx.project(candidates[..., :d])
+    if fixed_s is None and ctx.candidates is not None and ctx.candidates.numel():
+        candidates = torch.cat([candidates, ctx.candidates.to(torch.double).reshape(-1, 1, d + 1)])
     scores = torch.nan_to_num(score_in_chunks(acqf, candidates), nan=-torch.inf)
     best = int(torch.argmax(scores))
     return candidates[best].reshape(1, d + 1).detach(), scores[best]

@@ -6,17 +6,17 @@
   grows towards cheap fidelities (:mod:`mfbo.models.noise`).
 - :func:`fit_model` / :class:`FitReport`: warm-started, retried, never-raising MAP fitting, on
   a subset of the data when it is large (:mod:`mfbo.models.fit`).
-- :class:`CostModel`, :class:`KnownCost`, :class:`LearnedCost`: ``X (..., d + 1) -> cost (...)``
+- :class:`CostModel`, :class:`KnownCost`, :class:`LearnedCost`, :class:`ContinuationCost`: ``X (..., d + 1) -> cost (...)``
   (:mod:`mfbo.models.cost`).
 
 >>> model = build_mf_gp(train_X, train_Y, kernel="linear-truncated")   # doctest: +SKIP
 >>> report = fit_model(model, seed=0, previous_state=last_state)       # doctest: +SKIP
 """
 
-from .cost import CostModel, KnownCost, LearnedCost
+from .cost import ContinuationCost, CostModel, KnownCost, LearnedCost
 from .fit import FitReport, fit_model
 from .kernels import KERNELS
 from .mf_gp import build_mf_gp
 from .noise import NOISE_MODELS, FidelityGaussianLikelihood
 
-__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost"]
+__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost", "ContinuationCost"]

@@ -148,6 +148,11 @@ class Strategy:
         best = self.best_observed()
         return None if best is None else dict(best[0].config)
 
+    def other_recommendations(self) -> dict[str, dict[str, Any]]:
+        """Recommendations by rules other than :meth:`recommend`'s, by rule name, which the run
+        loop logs beside it (``{}`` by default)."""
+        return {}
+
     # Hooks for subclasses --------------------------------------------------------------------------
     def _suggest(self) -> tuple[Mapping[str, Any], float | None] | Continuation:
         """Return ``(config, fidelity)`` for a new trial, or a :class:`Continuation` of a told one."""

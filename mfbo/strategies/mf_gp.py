@@ -2,23 +2,45 @@
 
 Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.base.Acquisition`:
 
-1. **Initial design** (see :func:`initial_design`): a nested scrambled-Sobol design whose
-   fidelities are spread so that the cheap levels dominate; it spends ``init_fraction`` of the
-   run's budget (10 % by default), charged like any other trial.
+1. **Initial design**: a nested scrambled-Sobol design charged like any other trial, spending
+   ``init_fraction`` of the run's budget (10 % by default). Two rules (option ``design``):
+   ``"budget-share"`` (:func:`initial_design`) spreads the fidelities so that the cheap levels
+   dominate; ``"ladder"`` (:func:`ladder_design`) runs a few configurations up a geometric ladder
+   of fidelities (:func:`geometric_ladder`, e.g. epochs 1, 3, 9, 27, 52), so that the model sees
+   what each rung says about the target before the acquisition commits budget to a rung. The
+   default (``"auto"``) climbs the ladder on resumable problems, where climbing costs no more
+   than training to the top once, and shares the budget otherwise.
 2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel and noise model
    selectable, by default noise that grows towards cheap fidelities), fitted
    to all successful observations at every fidelity with ``Y = -value`` (BoTorch maximises;
    mfbo minimises: the sign flips here and only here). Fitting is warm-started from the last
    step's hyperparameters and never ends the run (:func:`mfbo.models.fit_model`); a fallback is
-   written to the trial log as a note.
+   written to the trial log as a note. **Learning curves**: a run to epoch ``e`` reports the
+   whole curve up to ``e``; the GP also gets the curve's values at the ladder's rungs below
+   ``e`` that the configuration was not evaluated at (at most ``augment_curves`` per
+   configuration, and no more augmented points than real ones; see :meth:`_augmented`).
 3. **Cost model**: the problem's known cost when it depends on the fidelity alone
    (:class:`~mfbo.models.KnownCost`), else a GP on log-cost learned from the observed costs
    (:class:`~mfbo.models.LearnedCost`). ``cost_model="known" | "learned" | "auto"``.
 4. **Acquisition**: proposes ``q`` points ``(x, s)`` jointly, per unit cost, aware of pending
-   trials; with ``q > 1`` the batch is queued and handed out by successive asks.
-5. **Recommendation**: the argmax of the posterior mean of ``-value`` at the target fidelity
-   over the evaluated configurations and one optimised candidate ("inference regret", the
-   quantity multi-fidelity papers report).
+   trials; with ``q > 1`` the batch is queued and handed out by successive asks. **Continuing
+   a run** (freeze-thaw, Swersky et al. 2014): on a resumable problem the acquisition is also
+   offered every evaluated configuration at each higher rung of the ladder, charged only the
+   increment ``c(s) - c(s_prev)`` (:class:`~mfbo.models.ContinuationCost`); when it picks one,
+   the strategy asks for a :class:`~mfbo.strategies.base.Continuation` of that configuration's
+   run. The nested ladder design is continued the same way.
+5. **Recommendation** (option ``recommendation``): ``"evaluated"`` is the configuration with
+   the best posterior mean at the target fidelity among those *evaluated at the target*, so
+   the recommendation is always a configuration the run has seen at full fidelity (as
+   ``gp-ei``'s is); ``"posterior"`` widens the choice to every evaluated
+   configuration and one optimised candidate ("inference regret", the quantity multi-fidelity
+   papers report, which can name a configuration never run at the target); ``"confident"``
+   (default) takes the posterior rule's configuration only when the GP is confident it is
+   better than the evaluated rule's (mean difference above :data:`CONFIDENCE_Z` standard
+   deviations of the difference at the target), which keeps the inference-regret gains where
+   cheap fidelities are trustworthy and falls back to what was seen where they are not. The
+   rules not chosen are logged beside it (:meth:`other_recommendations`), so a benchmark
+   compares all three on the same runs.
 
 All tensors are float64; all randomness comes from the strategy's seeded generator.
 """
@@ -37,15 +59,17 @@ from torch import Tensor
 from ..acquisition import MultiFidelityEI, MultiFidelityGIBBON, MultiFidelityKG, MultiFidelityMES, MultiFidelityUCB
 from ..acquisition.base import Acquisition, AcquisitionContext
 from ..acquisition.optimize import optimize_joint
-from ..models import KERNELS, NOISE_MODELS, CostModel, KnownCost, LearnedCost, build_mf_gp, fit_model
+from ..models import KERNELS, NOISE_MODELS, ContinuationCost, CostModel, KnownCost, LearnedCost, build_mf_gp, fit_model
 from ..models.fit import hyperparameters, load_hyperparameters
 from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
-from .base import Strategy
+from ..trial import Observation, Trial
+from .base import Continuation, Strategy
 
 __all__ = [
     "MultiFidelityGPStrategy", "MFKGStrategy", "MFMESStrategy", "MFGIBBONStrategy", "MFEIStrategy", "MFUCBStrategy",
-    "MULTI_FIDELITY_STRATEGIES", "initial_design", "DESIGN_LEVELS_CONTINUOUS", "COST_MODELS",
+    "MULTI_FIDELITY_STRATEGIES", "initial_design", "ladder_design", "geometric_ladder", "DESIGN_LEVELS_CONTINUOUS",
+    "COST_MODELS", "DESIGNS", "RECOMMENDATION_RULES", "FIDELITY_SCALES",
 ]
 
 DTYPE = torch.double
@@ -57,8 +81,18 @@ MAX_CHOLESKY_SIZE = 10_000
 #: Normalised fidelities at which the initial design samples a continuous fidelity.
 DESIGN_LEVELS_CONTINUOUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 COST_MODELS = ("auto", "known", "learned")
+DESIGNS = ("auto", "ladder", "budget-share")
+RECOMMENDATION_RULES = ("evaluated", "posterior", "confident")
+#: ``"confident"`` takes the posterior rule's configuration over the evaluated one only when the
+#: posterior mean difference exceeds this many standard deviations of the difference.
+CONFIDENCE_Z = 2.0
+FIDELITY_SCALES = ("problem", "linear", "log")
+#: Ratio between successive rungs of :func:`geometric_ladder` (Hyperband's default ``eta``).
+LADDER_RATIO = 3.0
 #: Configurations over which a configuration-dependent predicted cost is averaged per design level.
 COST_PROBE_SIZE = 32
+#: The most evaluated configurations offered to the acquisition for continuation in one step.
+MAX_CONTINUED = 64
 
 
 def initial_design(level_costs: list[float], design_budget: float | None, min_points: int, min_target: int = 1) -> list[int]:
@@ -95,6 +129,56 @@ def initial_design(level_costs: list[float], design_budget: float | None, min_po
     return counts.tolist()
 
 
+def ladder_design(level_costs: list[float], design_budget: float | None, min_points: int) -> list[int]:
+    """How many design points each rung of a ladder gets: ``k`` configurations climb every rung.
+
+    ``level_costs[l]`` is what rung ``l`` adds to a configuration's cost (the increment over
+    rung ``l - 1`` on a resumable problem, the full cost otherwise), so one climb costs
+    ``sum(level_costs)`` and ``k = floor(design_budget / sum(level_costs))``, at least 1. If the
+    ``k L`` points fall short of ``min_points``, further configurations run at the cheapest rung
+    only. Without a budget, ``k = ceil(min_points / L)``, at least 2. Configurations are nested
+    as in :func:`initial_design`.
+
+    >>> ladder_design([1.0, 2.0, 6.0, 18.0, 25.0], design_budget=104.0, min_points=9)
+    [2, 2, 2, 2, 2]
+    >>> ladder_design([1.0, 2.0, 6.0], design_budget=10.0, min_points=6)
+    [4, 1, 1]
+    """
+    costs = np.asarray(level_costs, dtype=float)
+    if design_budget is None:
+        climbs = max(2, -(-min_points // len(costs)))
+    else:
+        climbs = max(1, int(np.floor(design_budget / costs.sum() + 1e-9)))
+    counts = [climbs] * len(costs)
+    counts[0] += max(0, min_points - climbs * len(costs))
+    return counts
+
+
+def geometric_ladder(fidelity: Fidelity, ratio: float = LADDER_RATIO) -> list[float]:
+    """Normalised rungs ``low, low r, low r^2, ..., target`` of a fidelity (``r = ratio``).
+
+    A rung within a factor ``sqrt(r)`` of the target is dropped (it would nearly repeat it);
+    integer fidelities round each rung and drop repeats. A fidelity whose range starts at 0
+    or below, a log-scaled one (already geometric in ``s``) and one with at most 8 explicit
+    levels keep the evenly spaced design levels (:data:`DESIGN_LEVELS_CONTINUOUS`, or every
+    level).
+
+    >>> geometric_ladder(Fidelity("epoch", 1, 52, integer=True))  # epochs 1, 3, 9, 27, 52
+    [0.0, 0.0392..., 0.1568..., 0.5098..., 1.0]
+    """
+    if fidelity.is_discrete and len(fidelity.grid()) <= 8:
+        return [float(fidelity.normalize(v)) for v in fidelity.grid()]
+    if fidelity.low <= 0 or fidelity.log:
+        return sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
+    values, v = [], float(fidelity.low)
+    while v * np.sqrt(ratio) < fidelity.target:
+        values.append(v)
+        v *= ratio
+    values.append(fidelity.target)
+    rungs = {float(fidelity.normalize(fidelity.denormalize(fidelity.normalize(x)))) for x in values}
+    return sorted(rungs)
+
+
 class MultiFidelityGPStrategy(Strategy):
     """GP on ``(x, s)`` plus a cost-aware acquisition; see the module docstring.
 
@@ -123,6 +207,21 @@ class MultiFidelityGPStrategy(Strategy):
             subset), the GP then conditions on all data (see :func:`mfbo.models.fit_model`).
         refit_growth: re-optimise the hyperparameters when the data has grown by this fraction
             since the last optimisation (0: every step); see :meth:`_surrogate`.
+        design: the initial design rule, one of :data:`DESIGNS`: ``"ladder"``
+            (:func:`ladder_design` on the rungs of :func:`geometric_ladder`), ``"budget-share"``
+            (:func:`initial_design`), or ``"auto"`` (default: the ladder when runs can be
+            continued, see ``continuation``, else the budget share).
+        continuation: on a resumable problem (:attr:`mfbo.problems.Problem.resumable`), let the
+            acquisition continue evaluated configurations to higher rungs at the incremental
+            cost (default True; ignored on problems that cannot resume).
+        augment_curves: the most learning-curve points added to the GP per configuration
+            (values at the ladder's rungs below the fidelity it reached; 0 turns it off).
+        recommendation: the recommendation rule, one of :data:`RECOMMENDATION_RULES` (module
+            docstring, step 5); default ``"confident"``.
+        fidelity_scale: how the fidelity is normalised to ``s``, one of
+            :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
+            ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
+            learning curves are roughly linear in log-epochs.
     """
 
     name = "mf-gp"
@@ -152,11 +251,17 @@ class MultiFidelityGPStrategy(Strategy):
         min_target_init: int = 3,
         max_fit_points: int = 500,
         refit_growth: float = 0.05,
+        design: str = "auto",
+        continuation: bool = True,
+        augment_curves: int = 3,
+        recommendation: str = "confident",
+        fidelity_scale: str = "problem",
         **acquisition_options: Any,
     ) -> None:
-        super().__init__(space, fidelity, seed=seed, problem=problem)
         if fidelity is None:
             raise ValueError(f"strategy {self.name!r} needs a problem with a fidelity; use 'gp-ei' for single-fidelity problems")
+        fidelity = self._rescaled(fidelity, fidelity_scale)
+        super().__init__(space, fidelity, seed=seed, problem=problem)
         if kernel not in KERNELS:
             raise ValueError(f"strategy {self.name!r}: option kernel must be one of {list(KERNELS)}, got {kernel!r}")
         if kernel == "icm" and not fidelity.is_discrete:
@@ -185,6 +290,15 @@ class MultiFidelityGPStrategy(Strategy):
         if not (isinstance(refit_growth, (int, float)) and 0 <= refit_growth <= 10):
             raise ValueError(f"strategy {self.name!r}: option refit_growth must be a number in [0, 10], got {refit_growth!r}")
         self.refit_growth = float(refit_growth)
+        self._check_choice("design", design, DESIGNS)
+        self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
+        if not isinstance(continuation, bool):
+            raise ValueError(f"strategy {self.name!r}: option continuation must be true or false, got {continuation!r}")
+        if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
+            raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
+        self.design, self.continuation, self.recommendation = design, continuation, recommendation
+        self.augment_curves, self.fidelity_scale = int(augment_curves), fidelity_scale
+        self._continues = continuation and bool(getattr(problem, "resumable", False))
         self._fitted_at = 0
         self.acquisition = self.acquisition_class(**acquisition_options)
         self.cost_model_option = cost_model
@@ -196,7 +310,12 @@ class MultiFidelityGPStrategy(Strategy):
         self._levels: Tensor | None = None
         if fidelity.is_discrete and (len(fidelity.grid()) <= MAX_ENUMERATED_LEVELS or kernel == "icm"):
             self._levels = torch.tensor([fidelity.normalize(v) for v in fidelity.grid()], dtype=DTYPE)
-        if fidelity.is_discrete and len(fidelity.grid()) <= 8:
+        #: the rungs runs are continued to, and the curve points the GP is given at
+        self._rungs = [float(s) for s in self._levels] if self._levels is not None else geometric_ladder(fidelity)
+        self._ladder = design == "ladder" or (design == "auto" and self._continues)
+        if self._ladder:
+            self._design_levels = self._rungs
+        elif fidelity.is_discrete and len(fidelity.grid()) <= 8:
             self._design_levels = [float(fidelity.normalize(v)) for v in fidelity.grid()]
         else:  # a continuous fidelity, or many levels: design at s = 0, 1/4, ..., 1 (rounded to levels)
             self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
@@ -205,7 +324,26 @@ class MultiFidelityGPStrategy(Strategy):
         self._queue: list[tuple[dict[str, Any], Any]] = []
         self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
         self._last_hyperparameters: dict[str, Tensor] | None = None
-        self._recommendation: tuple[int, dict[str, Any] | None] | None = None
+        self._last_cost: LearnedCost | None = None
+        self._recommended: tuple[int, dict[str, dict[str, Any]]] | None = None
+
+    def _check_choice(self, option: str, value: Any, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise ValueError(f"strategy {self.name!r}: option {option} must be one of {list(allowed)}, got {value!r}")
+
+    @classmethod
+    def _rescaled(cls, fidelity: Fidelity, scale: str) -> Fidelity:
+        """``fidelity`` normalised on the scale the ``fidelity_scale`` option asks for."""
+        if scale not in FIDELITY_SCALES:
+            raise ValueError(f"strategy {cls.name!r}: option fidelity_scale must be one of {list(FIDELITY_SCALES)}, got {scale!r}")
+        if scale == "problem" or fidelity.log == (scale == "log"):
+            return fidelity
+        if scale == "log" and float(fidelity.low) <= 0:
+            raise ValueError(f"strategy {cls.name!r}: option fidelity_scale='log' needs a fidelity with a positive lower bound; {fidelity!r} starts at {fidelity.low}")
+        d = fidelity.to_dict()
+        if fidelity.levels is not None:
+            return Fidelity(fidelity.name, levels=fidelity.levels, target=fidelity.target, log=scale == "log")
+        return Fidelity(fidelity.name, d["low"], d["high"], target=d["target"], integer=fidelity.integer, log=scale == "log")
 
     # Options ---------------------------------------------------------------------------------
     @classmethod
@@ -220,7 +358,9 @@ class MultiFidelityGPStrategy(Strategy):
         return {
             "kernel": self.kernel, "noise": self.noise, "cost_model": self.cost_model_option, "q": self.q,
             "init_fraction": self.init_fraction, "min_init": self.min_init, "min_target_init": self.min_target_init,
-            "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, **self.acquisition.options(),
+            "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
+            "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
+            "fidelity_scale": self.fidelity_scale, **self.acquisition.options(),
         }
 
     # Cost -----------------------------------------------------------------------------------
@@ -230,7 +370,7 @@ class MultiFidelityGPStrategy(Strategy):
         try:
             if self.problem is None:
                 raise ValueError("the strategy was built from a bare space, so no problem states a cost")
-            return KnownCost.from_problem(self.problem)
+            return KnownCost.from_problem(self.problem, fidelity=self.fidelity)
         except ValueError as err:
             if mode == "known":
                 raise ValueError(f"strategy {self.name!r}: cost_model='known' is not possible: {err}") from None
@@ -281,7 +421,12 @@ class MultiFidelityGPStrategy(Strategy):
             level_costs, design_budget = [0.05 + 0.95 * s for s in levels], None
         else:
             design_budget = None if self.budget is None else self.init_fraction * self.budget
-        counts = initial_design(level_costs, design_budget, self.min_init, self.min_target_init)
+        if self._ladder:
+            if self._continues:  # a climb pays each rung's increment only
+                level_costs = list(np.diff(level_costs, prepend=0.0).clip(min=1e-3 * level_costs[-1]))
+            counts = ladder_design(level_costs, design_budget, self.min_init)
+        else:
+            counts = initial_design(level_costs, design_budget, self.min_init, self.min_target_init)
         sobol = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=draw_seed(self.rng))
         configs = self.space.decode_many(sobol.draw(max(counts), dtype=DTYPE).numpy())
         design = []
@@ -292,11 +437,63 @@ class MultiFidelityGPStrategy(Strategy):
 
     # Model ------------------------------------------------------------------------------------------
     def _data(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(X (n, d + 1), Y (n, 1), costs (n,))`` of the successful evaluations."""
         done = self.successes()
         X = torch.as_tensor(np.array([self._encode(t.config, t.fidelity) for t, _ in done]), dtype=DTYPE)
         Y = -torch.tensor([[o.value] for _, o in done], dtype=DTYPE)
         costs = torch.tensor([o.cost for _, o in done], dtype=DTYPE)
         return X.reshape(-1, self.space.dim + 1), Y.reshape(-1, 1), costs
+
+    def _runs(self) -> dict[tuple, tuple[Trial, Observation]]:
+        """Each evaluated configuration's furthest successful run (highest fidelity, the latest
+        on ties), keyed by its rounded encoding."""
+        runs: dict[tuple, tuple[Trial, Observation]] = {}
+        for trial, obs in self.successes():
+            key = self._key(trial.config)
+            if key not in runs or trial.fidelity >= runs[key][0].fidelity:
+                runs[key] = (trial, obs)
+        return runs
+
+    def _key(self, config: dict[str, Any]) -> tuple:
+        return tuple(np.round(self.space.encode(config), 9))
+
+    def _augmented(self) -> tuple[Tensor, Tensor]:
+        """Learning-curve points for the GP: ``(X (a, d + 1), Y (a, 1))``.
+
+        For each configuration's furthest run whose curve covers epochs ``low..e`` of an integer
+        fidelity (one value per step, as LCBench and the training problems report), the curve's
+        values at the rungs of the ladder below ``e`` where the configuration has no evaluation
+        of its own, highest rungs first, at most ``augment_curves`` of them. If that adds more
+        points than there are evaluations, the configurations with the best values keep theirs:
+        the GP at most doubles in size, which keeps a step within the fast exact-GP regime.
+        BOIL (Nguyen et al. 2020) augments selectively for the same reason. The added points
+        are treated as independent observations with the fidelity's noise: on the
+        deterministic surrogates the noise is nil anyway; on real training the values of one
+        curve are correlated, which this does not model (see the module's deviations).
+        """
+        empty = torch.empty(0, self.space.dim + 1, dtype=DTYPE), torch.empty(0, 1, dtype=DTYPE)
+        fid = self.fidelity
+        if not self.augment_curves or not fid.integer or fid.levels is not None:
+            return empty
+        seen = {(self._key(t.config), t.fidelity) for t, _ in self.successes()}
+        rungs = [fid.denormalize(s) for s in self._rungs]
+        per_run = []
+        for key, (trial, obs) in self._runs().items():
+            curve = obs.curve_list()
+            if not curve or len(curve) != trial.fidelity - fid.low + 1:
+                continue
+            below = [r for r in rungs if r < trial.fidelity and (key, r) not in seen][::-1][: self.augment_curves]
+            if below:
+                per_run.append((obs.value, trial.config, [(r, curve[r - fid.low]) for r in below]))
+        per_run.sort(key=lambda item: item[0])
+        rows, values, cap = [], [], len(seen)
+        for _, config, points in per_run:
+            for r, v in points[: max(cap - len(rows), 0)]:
+                rows.append(self._encode(config, r))
+                values.append(-v)
+        if not rows:
+            return empty
+        return torch.as_tensor(np.array(rows), dtype=DTYPE), torch.tensor(values, dtype=DTYPE).reshape(-1, 1)
 
     def _ready(self) -> bool:
         """The model phase has begun: the design is used up and two evaluations succeeded."""
@@ -315,8 +512,12 @@ class MultiFidelityGPStrategy(Strategy):
         if self._state is not None and self._state[0] == n:
             return self._state[1:]
         X, Y, costs = self._data()
+        cost_X = X
+        X_curve, Y_curve = self._augmented()
+        X, Y = torch.cat([X, X_curve]), torch.cat([Y, Y_curve])
         model = build_mf_gp(X, Y, kernel=self.kernel, fidelities=self._levels, noise=self.noise)
-        if self._last_hyperparameters is not None and len(X) < self._fitted_at * (1 + self.refit_growth):
+        refit = self._last_hyperparameters is None or len(X) >= self._fitted_at * (1 + self.refit_growth)
+        if not refit:
             load_hyperparameters(model, self._last_hyperparameters)
             model.eval()
         else:
@@ -329,8 +530,10 @@ class MultiFidelityGPStrategy(Strategy):
             self._last_hyperparameters = hyperparameters(model)
         if self._known_cost is not None:
             cost = self._known_cost
-        else:
-            cost = LearnedCost(X, costs, seed=draw_seed(self.rng))
+        else:  # refitted on the main GP's schedule, warm-started
+            previous = self._last_cost.hyperparameters if self._last_cost is not None else None
+            cost = LearnedCost(cost_X, costs, seed=draw_seed(self.rng), previous_state=previous, refit=refit or previous is None)
+            self._last_cost = cost
         self._state = (n, model, X, Y, cost)
         return self._state[1:]
 
@@ -340,22 +543,64 @@ class MultiFidelityGPStrategy(Strategy):
                 self._surrogate()
 
     # Ask --------------------------------------------------------------------------------------------
-    def _suggest(self) -> tuple[dict[str, Any], Any]:
+    def _suggest(self) -> tuple[dict[str, Any], Any] | Continuation:
         if self._design is None:  # skipped when add_observation supplied enough data already
             self._design = self._build_design() if len(self.successes()) < self.min_init else []
             self._design_size = len(self._design) if self._design else len(self.history)
         if self._design:
-            return self._design.pop(0)
+            return self._continue_if_possible(*self._design.pop(0))
         if self._queue:
-            return self._queue.pop(0)
+            return self._continue_if_possible(*self._queue.pop(0))
         if not self._ready():  # the design failed too often for a model: keep sampling cheaply
             return self.space.sample(self.rng), self.fidelity.denormalize(self._design_levels[0])
         with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-            return self._propose()
+            return self._continue_if_possible(*self._propose())
+
+    def _continuable(self) -> list[tuple[Trial, Observation]]:
+        """The runs that may be continued: each evaluated configuration's furthest successful
+        run below the target, unless the configuration has a pending trial (empty when the
+        problem cannot resume or ``continuation`` is off)."""
+        if not self._continues:
+            return []
+        busy = {self._key(t.config) for t in self.pending.values()}
+        return [run for key, run in self._runs().items() if key not in busy and run[0].fidelity < self.target_fidelity]
+
+    def _continue_if_possible(self, config: dict[str, Any], fidelity: Any) -> tuple[dict[str, Any], Any] | Continuation:
+        """A :class:`Continuation` of ``config``'s furthest run when it can be continued to
+        ``fidelity``, else the new evaluation ``(config, fidelity)``."""
+        key = self._key(config)
+        for trial, _ in self._continuable():
+            if self._key(trial.config) == key and trial.fidelity < fidelity:
+                return Continuation(trial.id, fidelity)
+        return config, fidelity
+
+    def _continuation_candidates(self, model) -> tuple[ContinuationCost | None, Tensor | None]:
+        """``(configs (m, d), reached (m,))`` as a :class:`ContinuationCost` wrapper argument, and
+        the ``(k, d + 1)`` candidates: each continuable configuration at every higher rung.
+
+        At most ``MAX_CONTINUED`` configurations are offered, those with the best posterior mean
+        at the target, so the candidate set stays small at large ``n``.
+        """
+        runs = self._continuable()
+        if not runs:
+            return None, None
+        configs = torch.as_tensor(np.array([self.space.encode(t.config) for t, _ in runs]), dtype=DTYPE)
+        reached = torch.tensor([self.fidelity.normalize(t.fidelity) for t, _ in runs], dtype=DTYPE)
+        if len(runs) > MAX_CONTINUED:
+            with torch.no_grad():
+                mean = model.posterior(torch.cat([configs, torch.ones(len(runs), 1, dtype=DTYPE)], -1).unsqueeze(1)).mean.reshape(-1)
+            keep = torch.topk(mean, MAX_CONTINUED).indices
+            configs, reached = configs[keep], reached[keep]
+        rungs = torch.tensor(self._rungs, dtype=DTYPE)
+        rows = [torch.cat([x.expand(int((rungs > r + 1e-12).sum()), -1), rungs[rungs > r + 1e-12].unsqueeze(-1)], -1) for x, r in zip(configs, reached)]
+        return (configs, reached), torch.cat(rows)
 
     def _propose(self) -> tuple[dict[str, Any], Any]:
         model, X, Y, cost = self._surrogate()
         pending = [self._encode(t.config, t.fidelity) for t in self.pending.values()]
+        continued, candidates = self._continuation_candidates(model)
+        if continued is not None:
+            cost = ContinuationCost(cost, *continued)
         with torch_seed_scope(self.rng) as seed, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ctx = AcquisitionContext(
@@ -367,6 +612,7 @@ class MultiFidelityGPStrategy(Strategy):
                     "spent": sum(o.cost for _, o in self.history),
                     "design_size": self._design_size,
                 },
+                candidates=candidates,
             )
             batch = self.acquisition.propose(ctx, self.q)
         points = [self._decode(row) for row in batch]
@@ -375,15 +621,49 @@ class MultiFidelityGPStrategy(Strategy):
 
     # Recommend --------------------------------------------------------------------------------------
     def recommend(self) -> dict[str, Any] | None:
-        """Argmax of the target-fidelity posterior mean of ``-value`` over the evaluated
-        configurations and one candidate optimised for it (best observed during the design)."""
+        """The configuration the ``recommendation`` rule names (module docstring, step 5); the
+        best observed target value during the design."""
         if not self._ready():
             return super().recommend()
+        return self._recommendations()[self.recommendation]
+
+    def other_recommendations(self) -> dict[str, dict[str, Any]]:
+        """The rules not chosen by ``recommendation``, by name, with their configurations."""
+        if not self._ready():
+            return {}
+        return {rule: config for rule, config in self._recommendations().items() if rule != self.recommendation}
+
+    def _recommendations(self) -> dict[str, dict[str, Any]]:
         n = len(self.history)
-        if self._recommendation is None or self._recommendation[0] != n:
+        if self._recommended is None or self._recommended[0] != n:
             with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-                self._recommendation = (n, self._posterior_argmax())
-        return self._recommendation[1]
+                evaluated, posterior = self._best_evaluated(), self._posterior_argmax()
+                confident = posterior if self._confidently_better(posterior, evaluated) else evaluated
+                self._recommended = (n, {"evaluated": evaluated, "posterior": posterior, "confident": confident})
+        return self._recommended[1]
+
+    def _confidently_better(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        """Whether ``P(f(a) < f(b))`` at the target is above ``Phi(CONFIDENCE_Z)`` under the GP."""
+        if self._key(a) == self._key(b):
+            return False
+        model, *_ = self._surrogate()
+        X = torch.as_tensor(np.array([self._encode(c, self.target_fidelity) for c in (a, b)]), dtype=DTYPE)
+        with torch.no_grad():
+            posterior = model.posterior(X)  # joint over the two points, of -value
+            mean, cov = posterior.mean.reshape(-1), posterior.distribution.covariance_matrix
+        var = (cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]).clamp_min(1e-12)
+        return bool(mean[0] - mean[1] > CONFIDENCE_Z * var.sqrt())
+
+    def _best_evaluated(self) -> dict[str, Any]:
+        """The configuration evaluated at the target with the best posterior mean there (among
+        all evaluated configurations while none reached the target)."""
+        model, *_ = self._surrogate()
+        done = self.successes(at_target=True) or self.successes()
+        configs = list({self._key(t.config): t.config for t, _ in done}.values())
+        X = torch.as_tensor(np.array([self._encode(c, self.target_fidelity) for c in configs]), dtype=DTYPE)
+        with torch.no_grad():
+            mean = model.posterior(X.unsqueeze(1)).mean.reshape(-1)
+        return dict(configs[int(torch.argmax(mean))])
 
     def predict(self, configs: list[dict[str, Any]], fidelity: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """The surrogate's posterior of the objective (minimised, in the problem's units).
@@ -412,6 +692,8 @@ class MultiFidelityGPStrategy(Strategy):
         return mean, std
 
     def _posterior_argmax(self) -> dict[str, Any]:
+        """The best posterior mean at the target over the evaluated configurations and one
+        candidate optimised for it."""
         model, X, Y, _ = self._surrogate()
         configs = np.unique(X[:, :-1].numpy(), axis=0)
         candidates = torch.cat([torch.as_tensor(configs, dtype=DTYPE), torch.ones(len(configs), 1, dtype=DTYPE)], dim=-1)

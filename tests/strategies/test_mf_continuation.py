@@ -1,0 +1,215 @@
+"""Freeze-thaw continuation, the ladder design, learning-curve points and the recommendation
+rules of the multi-fidelity GP strategies (issue #12)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import mfbo
+from mfbo import Fidelity, Float, Space
+from mfbo.acquisition.base import AcquisitionContext
+from mfbo.acquisition.optimize import optimize_joint
+from mfbo.models import ContinuationCost, KnownCost
+from mfbo.problems.base import Problem
+from mfbo.strategies import make
+from mfbo.strategies.mf_gp import geometric_ladder, ladder_design
+from mfbo.trial import Observation
+
+EPOCHS = 27
+
+
+def final_loss(x: float) -> float:
+    return (x - 0.3) ** 2 + 0.05 * math.sin(12 * x)
+
+
+class CurveProblem(Problem):
+    """A resumable learning-curve problem: loss ``final(x) + (1 - x) / epoch`` at epoch ``e``,
+    cost one unit per epoch; the curve holds epochs ``1..e``; resuming charges the new epochs."""
+
+    resumable = True
+
+    def __init__(self):
+        super().__init__("curve", Space(x=Float(0.0, 1.0)), Fidelity("epoch", 1, EPOCHS, integer=True))
+        self.optimum = float(min(self.target_value({"x": x}) for x in np.linspace(0, 1, 200001)))
+
+    def _curve(self, config, epochs):
+        x = config["x"]
+        return [final_loss(x) + (1 - x) / e for e in range(1, epochs + 1)]
+
+    def _evaluate(self, config, fidelity):
+        curve = self._curve(config, fidelity)
+        return Observation(value=curve[-1], cost=float(fidelity), curve=curve)
+
+    def _resume(self, config, fidelity, resume_from):
+        curve = self._curve(config, fidelity)
+        return Observation(value=curve[-1], cost=float(fidelity - resume_from), curve=curve)
+
+    def cost(self, config, fidelity=None):
+        return float(self.target_fidelity if fidelity is None else fidelity)
+
+    def target_value(self, config):
+        return final_loss(config["x"]) + (1 - config["x"]) / EPOCHS
+
+
+# -- the pieces ---------------------------------------------------------------------------------
+def test_geometric_ladder_of_epochs_and_of_a_data_fraction():
+    epochs = Fidelity("epoch", 1, 52, integer=True)
+    assert [epochs.denormalize(s) for s in geometric_ladder(epochs)] == [1, 3, 9, 27, 52]
+    fraction = Fidelity("trainsize", 0.03, 1.0)
+    assert [round(fraction.denormalize(s), 6) for s in geometric_ladder(fraction)] == [0.03, 0.09, 0.27, 1.0]  # 0.81 is too close to 1
+    unit = Fidelity("z", 0.0, 1.0)  # no geometric ladder from 0: the evenly spaced design levels
+    assert geometric_ladder(unit) == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.mark.parametrize(
+    "costs, budget, min_points, expected",
+    [
+        ([1.0, 2.0, 6.0, 18.0, 25.0], 104.0, 9, [2, 2, 2, 2, 2]),  # two climbs of 52
+        ([1.0, 2.0, 6.0], 10.0, 6, [4, 1, 1]),  # one climb of 9, topped up at the cheapest rung
+        ([1.0, 2.0, 6.0], 1.0, 3, [1, 1, 1]),  # not even one is affordable: one all the same
+        ([1.0, 2.0], None, 5, [3, 3]),  # no budget: ceil(5 / 2) climbs
+    ],
+)
+def test_ladder_design_counts(costs, budget, min_points, expected):
+    assert ladder_design(costs, budget, min_points) == expected
+
+
+def test_continuation_cost_charges_the_increment_at_evaluated_configurations_only():
+    base = KnownCost(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([1.0, 10.0, 30.0]))
+    cost = ContinuationCost(base, configs=torch.tensor([[0.2, 0.4], [0.7, 0.1]]), reached=torch.tensor([0.5, 1.0]))
+    X = torch.tensor([
+        [0.2, 0.4, 1.0],  # reached 0.5: the increment 30 - 10
+        [0.2, 0.4, 0.5],  # not above what it reached: a new evaluation
+        [0.7, 0.1, 1.0],  # already at the top
+        [0.2, 0.41, 1.0],  # another configuration
+    ], dtype=torch.double)
+    assert cost(X).tolist() == [20.0, 10.0, 30.0, 30.0]
+    assert cost(X.reshape(2, 2, 1, 3)).shape == (2, 2, 1)  # any batch shape
+    Xg = X.clone().requires_grad_(True)
+    cost(Xg).sum().backward()
+    assert torch.isfinite(Xg.grad).all()
+
+
+def test_the_optimiser_scores_explicit_candidates_it_would_never_find():
+    """A spike too narrow for Sobol points and L-BFGS-B is found when it is a candidate."""
+    spike = torch.tensor([0.123456, 0.654321, 0.5], dtype=torch.double)
+
+    def acqf(X):
+        return torch.exp(-((X - spike) ** 2).sum(-1) / 1e-10).reshape(-1) + 1e-3 * X[..., 0].reshape(-1)
+
+    ctx = AcquisitionContext(
+        model=None, cost=None, dim=2, fidelities=None, train_X=torch.zeros(1, 3), train_Y=torch.zeros(1, 1),
+        X_pending=None, seed=0, project=lambda Z: Z,
+    )
+    without, _ = optimize_joint(acqf, ctx, num_restarts=2, raw_samples=64)
+    assert not torch.allclose(without, spike)
+    ctx.candidates = spike.reshape(1, 3)
+    with_candidate, value = optimize_joint(acqf, ctx, num_restarts=2, raw_samples=64)
+    assert torch.equal(with_candidate.reshape(-1), spike) and value > 1.0
+    fixed, _ = optimize_joint(acqf, ctx, num_restarts=2, raw_samples=64, fixed_s=1.0)  # a target-only search ignores them
+    assert fixed[0, -1] == 1.0
+
+
+# -- the strategy on a resumable problem ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def curve_run():
+    problem = CurveProblem()
+    strategy = make("mf-kg", problem, seed=0)
+    result = mfbo.minimize(problem, strategy, budget=12 * EPOCHS, seed=0)
+    return problem, strategy, result
+
+
+def test_the_ladder_design_climbs_by_continuation(curve_run):
+    problem, strategy, result = curve_run
+    assert strategy.options()["design"] == "auto" and strategy._ladder
+    design = result.trials[: strategy._design_size]
+    rungs = [1, 3, 9, EPOCHS]
+    assert sorted({t.fidelity for t in design}) == rungs
+    by_id = {t.id: t for t in result.trials}
+    climbs = [t for t in design if t.continues is not None]
+    assert climbs and all(t.fidelity > by_id[t.continues].fidelity for t in climbs)
+    assert all(t.config == by_id[t.continues].config for t in climbs)
+    # the design fits its share of the budget because a climb pays each rung once
+    assert sum(t.cost for t in design) <= 0.1 * 12 * EPOCHS + 1e-9
+
+
+def test_every_continuation_is_charged_the_increment_and_the_acquisition_continues_runs(curve_run):
+    problem, strategy, result = curve_run
+    by_id = {t.id: t for t in result.trials}
+    for t in result.trials:
+        expected = t.fidelity - (by_id[t.continues].fidelity if t.continues is not None else 0)
+        assert t.cost == pytest.approx(expected)
+    model_phase = result.trials[strategy._design_size:]
+    assert any(t.continues is not None for t in model_phase)
+    assert result.total_cost <= 12 * EPOCHS + 1e-9
+    after_design = result.trials[strategy._design_size - 1].regret
+    assert result.regret < min(0.02, after_design / 2)  # target values span about 0.5
+
+
+def test_the_gp_gets_the_curve_values_at_the_rungs_below_each_run(curve_run):
+    problem, strategy, _ = curve_run
+    X, Y = strategy._augmented()
+    assert len(X) > 0 and len(X) <= len(strategy.successes())
+    for row, y in zip(X, Y):
+        config, epoch = strategy._decode(row)
+        assert epoch in (1, 3, 9)
+        assert -float(y) == pytest.approx(problem._curve(config, epoch)[-1])
+    evaluated = {(strategy._key(t.config), t.fidelity) for t, _ in strategy.successes()}
+    assert all((strategy._key(strategy._decode(r)[0]), strategy._decode(r)[1]) not in evaluated for r in X)  # no duplicates
+
+
+def test_no_continuation_when_it_is_switched_off_or_the_problem_cannot_resume():
+    problem = CurveProblem()
+    off = mfbo.minimize(problem, "mf-ei", budget=4 * EPOCHS, seed=0, strategy_options={"continuation": False, "design": "ladder"})
+    assert all(t.continues is None for t in off.trials)
+    assert sorted({t.fidelity for t in off.trials[:5]}) == [1, 3, 9, EPOCHS][: len({t.fidelity for t in off.trials[:5]})]
+    problem.resumable = False
+    strategy = make("mf-ei", problem, seed=0)
+    assert not strategy._continues and not strategy._ladder  # 'auto' shares the budget instead
+
+
+def test_recommendation_rules_are_logged_side_by_side(curve_run):
+    problem, strategy, result = curve_run
+    last = result.trials[-1]
+    assert set(last.other_recommendations) == {"evaluated", "posterior"}
+    for rule, rec in last.other_recommendations.items():
+        assert rec["rec_value"] == pytest.approx(problem.target_value(rec["config"]))
+        assert rec["regret"] == pytest.approx(rec["rec_value"] - problem.optimum)
+    at_target = [t.config for t, _ in strategy.successes(at_target=True)]
+    assert last.other_recommendations["evaluated"]["config"] in at_target
+    assert last.recommendation in (last.other_recommendations["evaluated"]["config"], last.other_recommendations["posterior"]["config"])
+
+
+def test_the_evaluated_rule_recommends_a_configuration_seen_at_the_target():
+    problem = CurveProblem()
+    result = mfbo.minimize(problem, "mf-ei", budget=5 * EPOCHS, seed=1, strategy_options={"recommendation": "evaluated"})
+    at_target = [t.config for t in result.trials if t.fidelity == EPOCHS and t.status == "ok"]
+    assert all(t.recommendation in at_target for t in result.trials if t.recommendation is not None and at_target)
+    assert set(result.trials[-1].other_recommendations) == {"posterior", "confident"}
+
+
+def test_fidelity_scale_option():
+    problem = CurveProblem()
+    log = make("mf-kg", problem, fidelity_scale="log")
+    assert log.fidelity.log and log._encode({"x": 0.5}, 3)[-1] == pytest.approx(math.log(3) / math.log(EPOCHS))
+    assert make("mf-kg", problem, fidelity_scale="linear")._encode({"x": 0.5}, 3)[-1] == pytest.approx(2 / 26)
+    with pytest.raises(ValueError, match=r"option fidelity_scale must be one of \['problem', 'linear', 'log'\], got 'cubic'"):
+        make("mf-kg", problem, fidelity_scale="cubic")
+    with pytest.raises(ValueError, match="fidelity_scale='log' needs a fidelity with a positive lower bound"):
+        make("mf-kg", mfbo.problems.get("currin"), fidelity_scale="log")
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("design", "grid", r"option design must be one of \['auto', 'ladder', 'budget-share'\], got 'grid'"),
+        ("recommendation", "best", r"option recommendation must be one of \['evaluated', 'posterior', 'confident'\], got 'best'"),
+        ("continuation", "yes", "option continuation must be bool, got 'yes'"),
+        ("augment_curves", -1, "option augment_curves must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_options_name_the_option_and_the_allowed_values(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        make("mf-kg", CurveProblem(), **{option: value})
