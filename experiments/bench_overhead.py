@@ -17,11 +17,16 @@ comparable. Our strategies run at their defaults.
 Part 2 times steady-state steps (tell one new observation, which conditions the GP on it, then
 ask) of every strategy at ``n`` observations of AugmentedHartmann (continuous fidelity), and one
 step that also re-optimises the hyperparameters (warm-started; the strategies do this after
-every 5 % of data growth).
+every 5 % of data growth). ``--problem`` times another problem instead, with the ``n``
+observations at random rungs of the strategies' fidelity ladder
+(:func:`mfbo.strategies.mf_gp.geometric_ladder`); on LCBench (``--problem lcbench/3945``,
+7-D, learned cost, learning curves) each observation carries its curve, so the GP also gets
+the curve points and the acquisition the continuations of the runs, as in a real run.
 
     python experiments/bench_overhead.py                       # everything (long: the reference is slow)
     python experiments/bench_overhead.py --part 1 --seeds 2 --variants continuous
     python experiments/bench_overhead.py --part 2 --sizes 200 2000
+    python experiments/bench_overhead.py --part 2 --sizes 200 --problem lcbench/3945 --threads 1
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 
 import mfbo
 from mfbo.strategies import make
+from mfbo.strategies.mf_gp import geometric_ladder
 
 TUTORIAL_FIDELITIES = (0.5, 0.75, 1.0)
 MF_STRATEGIES = ("mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
@@ -159,22 +165,26 @@ def part1(seeds: int, iterations: int, variants: list[str], strategies: list[str
                   f"{np.median([r[2] for r in rs]):.4f} ({', '.join(f'{r[2]:.3g}' for r in rs)}) | {np.mean([r[3] for r in rs]):.1f} |")
 
 
-def part2(sizes: list[int], strategies: list[str], seed: int = 0, steps_per_size: int = 5) -> None:
-    print(f"\n## Part 2: seconds per step (tell + ask) at n observations, AugmentedHartmann, continuous fidelity: "
+def part2(sizes: list[int], strategies: list[str], seed: int = 0, steps_per_size: int = 5, problem_name: str = "augmented-hartmann") -> None:
+    print(f"\n## Part 2: seconds per step (tell + ask) at n observations, {problem_name}: "
           f"mean (max) of {steps_per_size} steady steps, then one step that re-optimises the hyperparameters "
           f"(warm-started, as every refit_growth = 5% of data growth)\n")
     print("| strategy | " + " | ".join(f"n={n}" for n in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
-    problem = mfbo.problems.get("augmented-hartmann")
+    problem = mfbo.problems.get(problem_name)
+    if problem_name == "augmented-hartmann":
+        levels = TUTORIAL_FIDELITIES
+    else:
+        levels = tuple(problem.fidelity.denormalize(s) for s in geometric_ladder(problem.fidelity))
     rng = np.random.default_rng(seed)
     for name in strategies:
         cells = []
         for n in sizes:
             strategy = make(name, problem, seed=seed)
             configs = problem.space.sample(rng, n + 1)
-            fidelities = rng.choice(TUTORIAL_FIDELITIES, size=n + 1)
+            fidelities = [levels[i] for i in rng.integers(len(levels), size=n + 1)]
             for config, s in zip(configs[:n], fidelities[:n]):
-                strategy.add_observation(config, float(s), problem.evaluate(config, float(s)))
+                strategy.add_observation(config, s, problem.evaluate(config, s))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 trial = strategy.ask()  # warm-up: the first fit from scratch
@@ -202,6 +212,7 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(MF_STRATEGIES))
     parser.add_argument("--sizes", nargs="+", type=int, default=[200, 2000])
     parser.add_argument("--threads", type=int, default=None, help="torch threads for everything (reference and ours alike)")
+    parser.add_argument("--problem", default="augmented-hartmann", help="part 2's problem (default augmented-hartmann)")
     args = parser.parse_args()
     torch.set_default_dtype(torch.double)
     if args.threads:
@@ -211,7 +222,7 @@ def main() -> None:
     if 1 in parts:
         part1(args.seeds, args.iterations, args.variants, args.strategies)
     if 2 in parts:
-        part2(args.sizes, args.strategies)
+        part2(args.sizes, args.strategies, problem_name=args.problem)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import gpytorch
 import numpy as np
 import torch
 from botorch.models import SingleTaskGP
@@ -205,12 +204,29 @@ class LearnedCost(CostModel):
         self.model.eval()
         #: the fitted hyperparameters, the ``previous_state`` of the next step
         self.hyperparameters = hyperparameters(self.model)
+        self._weights = self._mean_weights()
+
+    def _mean_weights(self) -> Tensor:
+        """``(K + sigma^2 I)^{-1} (y - m)`` in the standardised log-cost scale, shape ``(n,)``: the
+        posterior mean is then ``m + k(X, X_train) @ weights``, one kernel product per call."""
+        model = self.model
+        with torch.no_grad():
+            X, y = model.train_inputs[0], model.train_targets
+            K = model.covar_module(X).to_dense() + model.likelihood.noise.reshape(()) * torch.eye(len(X), dtype=X.dtype)
+            residual = (y - model.mean_module(X)).unsqueeze(-1)
+            L = torch.linalg.cholesky(K + 1e-9 * K.diagonal().mean() * torch.eye(len(X), dtype=X.dtype))
+            return torch.cholesky_solve(residual, L).squeeze(-1)
 
     def __call__(self, X: Tensor) -> Tensor:
-        shape = X.shape[:-1]
-        flat = X.reshape(-1, 1, X.shape[-1])  # independent single points: no joint covariance
-        with gpytorch.settings.skip_posterior_variances(True):  # the mean is all a prediction needs
-            return self.model.posterior(flat).mean.reshape(shape).exp()
+        """``exp`` of the posterior mean of log cost, by the cached weights (the same values as
+        ``model.posterior(X).mean``, without GPyTorch's per-call machinery, which was a third of
+        an acquisition optimisation's time on LCBench)."""
+        model, flat = self.model, X.reshape(-1, X.shape[-1])
+        train_X = model.train_inputs[0]
+        mean = model.mean_module(flat) + model.covar_module(flat, train_X).to_dense() @ self._weights
+        transform = model.outcome_transform
+        log_cost = mean * transform.stdvs.reshape(()) + transform.means.reshape(())
+        return log_cost.reshape(X.shape[:-1]).exp()
 
     def __repr__(self) -> str:
         fit = "reused" if self.report is None else "ok" if self.report.ok else f"fallback {self.report.fallback}"

@@ -107,3 +107,28 @@ def test_learned_cost_rejects_bad_costs():
         LearnedCost(X, torch.tensor([1.0, 2.0, 0.0, 1.0, 1.0], dtype=DT))
     with pytest.raises(ValueError, match=r"train_X must be \(n, d \+ 1\) and costs \(n,\)"):
         LearnedCost(X, torch.ones(4, dtype=DT))
+
+
+def test_learned_cost_prediction_is_the_posterior_median_of_the_fitted_gp():
+    """The cached-weights prediction equals ``exp(model.posterior(X).mean)`` at any batch shape."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(60, 4, dtype=torch.double, generator=gen)
+    costs = torch.exp(2 * X.sum(-1)) * (1 + 0.05 * torch.rand(60, dtype=torch.double, generator=gen))
+    cost = LearnedCost(X, costs, seed=0)
+    Z = torch.rand(9, 2, 1, 4, dtype=torch.double, generator=gen)
+    reference = cost.model.posterior(Z.reshape(-1, 1, 4)).mean.reshape(9, 2, 1).exp()
+    assert torch.allclose(cost(Z), reference, rtol=1e-6)
+
+
+def test_learned_cost_reuses_hyperparameters_without_refitting():
+    gen = torch.Generator().manual_seed(1)
+    X = torch.rand(30, 3, dtype=torch.double, generator=gen)
+    costs = torch.exp(X.sum(-1))
+    first = LearnedCost(X[:20], costs[:20], seed=0)
+    reused = LearnedCost(X, costs, previous_state=first.hyperparameters, refit=False)
+    assert reused.report is None
+    for name, value in first.hyperparameters.items():
+        assert torch.equal(reused.hyperparameters[name], value)
+    assert torch.allclose(reused(X[20:]), costs[20:], rtol=0.2)  # it conditions on the new points
+    with pytest.raises(ValueError, match="refit=False needs the previous_state"):
+        LearnedCost(X, costs, refit=False)
