@@ -8,7 +8,7 @@ cost(target)``) so that problems with different cost scales compare. The trial l
 store. Runs already in the store are skipped, so the benchmark (hours of CPU at 5 seeds) can be
 completed over several sittings and re-tabulated anywhere with ``--table-only``. A row records
 the strategy's resolved options and the code version (``git rev-parse``) it ran under; after a
-change to a strategy, ``--rerun NAME`` drops its rows. The same spec and seed give the same log,
+change to a strategy, ``--rerun NAME`` drops its rows and logs. The same spec and seed give the same log,
 so a stored row is what a rerun at that code version would produce.
 
 Printed: the median final inference regret (exact target regret of the recommendation) with its
@@ -23,9 +23,7 @@ evidence that cost-aware acquisitions stop trusting bad fidelities).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import subprocess
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -33,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _bench import append_row, budget_shares, drop_logs, drop_strategies, git_commit, read_store
 
 import mfbo
 from mfbo.cli import run_file_name
@@ -66,26 +65,15 @@ def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, 
     return problem_name, strategy, seed, time.perf_counter() - start, path
 
 
-def budget_shares(problem_name: str, fidelities, costs) -> tuple[float, float, float]:
-    """Shares of the spent cost at the target (``s = 1``), near it (``s >= 0.75``) and in the
-    cheap half (``s < 0.5``) of the normalised fidelity. On a continuous fidelity "at the target"
-    undercounts (``s = 0.99`` is the target in all but name), so the cheap-half share is the
-    evidence that a strategy stops trusting a misleading fidelity."""
-    fidelity = mfbo.problems.get(problem_name).fidelity
-    s = np.array([fidelity.normalize(f) for f in fidelities], dtype=float)
-    cost = np.asarray(costs, dtype=float)
-    total = cost.sum()
-    return cost[s >= 1 - 1e-9].sum() / total, cost[s >= 0.75].sum() / total, cost[s < 0.5].sum() / total
-
-
 def summarize(path: Path, seconds: float, commit: str) -> dict:
     """One store row from a finished run log."""
     run = mfbo.runlog.read_run(path)
     spec = run.header["spec"]
     trials = [t for t in run.trials if t.get("cost") is not None]
     last = run.trials[-1]
-    evals = spec["budget"] / mfbo.problems.get(spec["problem"]).cost(None, None)
-    shares = budget_shares(spec["problem"], [t["fidelity"] for t in trials], [t["cost"] for t in trials])
+    problem = mfbo.problems.get(spec["problem"])
+    evals = spec["budget"] / problem.cost(None, None)
+    shares = budget_shares(problem.fidelity, [t["fidelity"] for t in trials], [t["cost"] for t in trials])
     overheads = [t["overhead"] for t in run.trials if t.get("overhead") is not None]
     optimum = run.header["problem"].get("optimum")
     best = last.get("best_value")
@@ -97,32 +85,6 @@ def summarize(path: Path, seconds: float, commit: str) -> dict:
         "n_trials": len(run.trials), "overhead_mean": float(np.mean(overheads)) if overheads else None,
         "seconds": round(seconds, 1), "options": json.dumps(spec["options"], sort_keys=True), "commit": commit,
     }
-
-
-def read_store(store: Path) -> list[dict]:
-    if not store.exists():
-        return []
-    with store.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def append_row(store: Path, row: dict) -> None:
-    store.parent.mkdir(parents=True, exist_ok=True)
-    new = not store.exists()
-    with store.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=STORE_COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/mfbo"], capture_output=True, text=True, cwd=Path(__file__).parent)
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def stored_key(row: dict) -> tuple[str, str, int, float]:
@@ -193,10 +155,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="only tabulate the stored runs")
     args = parser.parse_args()
     if args.rerun:
-        kept = [r for r in read_store(args.store) if r["strategy"] not in args.rerun]
-        args.store.unlink(missing_ok=True)
-        for row in kept:
-            append_row(args.store, row)
+        drop_strategies(args.store, args.rerun, STORE_COLUMNS)
+        drop_logs(Path(args.out), args.rerun)
     if not args.table_only:
         done = {stored_key(r) for r in read_store(args.store)}
         # seed-major order, so that an interrupted benchmark has every cell at the first seeds
@@ -208,7 +168,7 @@ def main() -> None:
             futures = [pool.submit(one_run, job) for job in jobs]
             for future in as_completed(futures):
                 problem, strategy, seed, seconds, path = future.result()
-                append_row(args.store, summarize(path, seconds, commit))
+                append_row(args.store, summarize(path, seconds, commit), STORE_COLUMNS)
                 print(f"done {problem} {strategy} seed {seed} in {seconds:.0f} s", flush=True)
         print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s with {args.workers} workers")
     table(read_store(args.store), args.problems, args.strategies, args.evals, args.seeds)

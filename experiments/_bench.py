@@ -1,0 +1,88 @@
+"""What the benchmark scripts share: the CSV store of finished runs, the code version a run
+ran under, and the share of the budget spent at each fidelity.
+
+Each benchmark (``bench_quality.py``, ``bench_real.py``) stores one CSV row per finished run, so
+that a benchmark of hours can be completed over several sittings: rows are appended as runs
+finish, stored runs are skipped, and ``--rerun NAME`` drops one strategy's rows after a change to
+it (:func:`drop_strategies`) and its logs (:func:`drop_logs`).
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mfbo.cli import run_file_name
+from mfbo.space import Fidelity
+
+__all__ = ["read_store", "append_row", "drop_strategies", "drop_logs", "git_commit", "budget_shares"]
+
+
+def read_store(store: Path) -> list[dict]:
+    """The stored rows (as strings), ``[]`` if there is no store yet."""
+    if not store.exists():
+        return []
+    with store.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(store: Path, row: dict, columns: Sequence[str]) -> None:
+    """Append one row (writing the header first if the store is new)."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    new = not store.exists()
+    with store.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def drop_strategies(store: Path, strategies: Iterable[str], columns: Sequence[str]) -> int:
+    """Remove every row of ``strategies`` from the store; returns how many were dropped."""
+    rows = read_store(store)
+    drop = set(strategies)
+    kept = [r for r in rows if r["strategy"] not in drop]
+    store.unlink(missing_ok=True)
+    for row in kept:
+        append_row(store, row, columns)
+    return len(rows) - len(kept)
+
+
+def drop_logs(out: Path, strategies: Iterable[str]) -> int:
+    """Delete the run logs of ``strategies`` under ``out`` (named by ``mfbo.cli.run_file_name``),
+    so that a rerun after a change to a strategy runs it again instead of reusing its old log;
+    returns how many were deleted."""
+    markers = [run_file_name("", name, 0).removesuffix("0.jsonl") for name in strategies]  # "__<strategy>__seed"
+    paths = [path for path in Path(out).glob("*.jsonl") if any(marker in path.name for marker in markers)]
+    for path in paths:
+        path.unlink()
+    return len(paths)
+
+
+def git_commit(paths: Sequence[str] = (":/mfbo",)) -> str:
+    """``git rev-parse --short HEAD``, with ``+dirty`` if files under ``paths`` (git pathspecs;
+    default: the package) have uncommitted changes or are not committed yet; ``unknown`` outside
+    a checkout."""
+    here = Path(__file__).parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal", "--", *paths], capture_output=True, text=True, cwd=here)
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def budget_shares(fidelity: Fidelity, fidelities, costs) -> tuple[float, float, float]:
+    """Shares of the spent cost at the target (``s = 1``), near it (``s >= 0.75``) and in the
+    cheap half (``s < 0.5``) of the normalised fidelity. On a continuous fidelity "at the target"
+    undercounts (``s = 0.99`` is the target in all but name), so the cheap-half share is the
+    evidence that a strategy stops trusting a misleading fidelity. A continuation's cost is its
+    increment, at the fidelity it reached."""
+    s = np.array([fidelity.normalize(f) for f in fidelities], dtype=float)
+    cost = np.asarray(costs, dtype=float)
+    total = cost.sum()
+    return cost[s >= 1 - 1e-9].sum() / total, cost[s >= 0.75].sum() / total, cost[s < 0.5].sum() / total
