@@ -9,6 +9,7 @@ it (:func:`drop_strategies`) and its logs (:func:`drop_logs`).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,19 @@ import numpy as np
 from mfbo.cli import run_file_name
 from mfbo.space import Fidelity
 
-__all__ = ["read_store", "append_row", "drop_strategies", "drop_logs", "git_commit", "budget_shares"]
+__all__ = ["read_store", "append_row", "drop_strategies", "drop_logs", "git_commit", "budget_shares", "add_store_arguments"]
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, store: Path, out: str) -> None:
+    """The options every stored benchmark takes: ``--workers``, ``--threads``, ``--out``,
+    ``--store`` (default ``store``), ``--rerun`` and ``--table-only``."""
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
+    parser.add_argument("--out", default=out, help="directory of the run logs")
+    parser.add_argument("--store", type=Path, default=store, help="CSV of finished runs (default: the committed one)")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="STRATEGY",
+                        help="drop these strategies' stored rows and run them again (after a change to them)")
+    parser.add_argument("--table-only", action="store_true", help="only tabulate the stored runs")
 
 
 def read_store(store: Path) -> list[dict]:

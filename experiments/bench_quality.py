@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _bench import append_row, budget_shares, drop_logs, drop_strategies, git_commit, read_store
+from _bench import add_store_arguments, append_row, budget_shares, drop_logs, drop_strategies, git_commit, read_store
 
 import mfbo
 from mfbo.cli import run_file_name
@@ -150,13 +150,7 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--evals", type=float, default=30, help="budget in target-fidelity evaluations")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
-    parser.add_argument("--out", default="results/bench_quality", help="directory of the run logs")
-    parser.add_argument("--store", type=Path, default=STORE, help="CSV of finished runs (default: the committed one)")
-    parser.add_argument("--rerun", nargs="+", default=[], metavar="STRATEGY",
-                        help="drop these strategies' stored rows and run them again (after a change to them)")
-    parser.add_argument("--table-only", action="store_true", help="only tabulate the stored runs")
+    add_store_arguments(parser, STORE, "results/bench_quality")
     args = parser.parse_args()
     if args.rerun:
         drop_strategies(args.store, args.rerun, STORE_COLUMNS)

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 import reference_methods
 import torch
-from _bench import append_row, budget_shares, drop_logs, drop_strategies, git_commit, read_store
+from _bench import add_store_arguments, append_row, budget_shares, drop_logs, drop_strategies, git_commit, read_store
 
 import mfbo
 from mfbo.analysis import stats
@@ -376,13 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds")
     parser.add_argument("--seed-offset", type=int, default=0, help="first seed (report seeds: 100)")
     parser.add_argument("--budget-evals", type=float, default=20, help="budget in mean full-fidelity costs")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
-    parser.add_argument("--out", default="results/bench_real", help="directory of the run logs")
-    parser.add_argument("--store", type=Path, default=STORE, help="CSV of finished runs (default: the committed one)")
-    parser.add_argument("--rerun", nargs="+", default=[], metavar="STRATEGY",
-                        help="drop these strategies' stored rows and run them again (after a change to them)")
-    parser.add_argument("--table-only", action="store_true", help="only tabulate the stored runs")
+    add_store_arguments(parser, STORE, "results/bench_real")
     args = parser.parse_args(argv)
     for flag, value, allowed in (("--seeds", args.seeds, 1), ("--seed-offset", args.seed_offset, 0),
                                  ("--workers", args.workers, 1), ("--threads", args.threads, 1)):
