@@ -43,6 +43,22 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    compares all three on the same runs.
 
 All tensors are float64; all randomness comes from the strategy's seeded generator.
+
+Continuation and learning curves: choices and deviations
+--------------------------------------------------------
+- Freeze-thaw BO (Swersky et al. 2014) models curves with an exponential-decay kernel over
+  training time and chooses among a "basket" of runs to thaw by entropy search. Here the curve
+  lives in the multi-fidelity GP's fidelity dimension (any of :data:`mfbo.models.KERNELS`), and
+  thawing is one more candidate of whichever cost-aware acquisition the strategy uses, valued
+  by that acquisition and charged the increment.
+- A run is continued only to the rungs of :func:`geometric_ladder` (or the enumerated levels),
+  and only the :data:`MAX_CONTINUED` configurations with the best posterior mean at the target
+  are offered; a configuration with a pending trial is not, so with asynchronous workers a
+  design rung whose lower run is still running starts from scratch at full cost.
+- Curve points (:meth:`_augmented`) are observations with independent noise; the correlation of
+  the values of one run (same initialisation, same data order) is not modelled. BOIL (Nguyen et
+  al. 2020) chooses its augmentation points by the GP's conditioning; here they are the ladder's
+  rungs, a fixed rule that needs no extra fit.
 """
 
 from __future__ import annotations
@@ -574,9 +590,10 @@ class MultiFidelityGPStrategy(Strategy):
                 return Continuation(trial.id, fidelity)
         return config, fidelity
 
-    def _continuation_candidates(self, model) -> tuple[ContinuationCost | None, Tensor | None]:
-        """``(configs (m, d), reached (m,))`` as a :class:`ContinuationCost` wrapper argument, and
-        the ``(k, d + 1)`` candidates: each continuable configuration at every higher rung.
+    def _continuation_candidates(self, model) -> tuple[tuple[Tensor, Tensor] | None, Tensor | None]:
+        """``((configs (m, d), reached (m,)), candidates (k, d + 1))``: the continuable runs, as
+        :class:`ContinuationCost` takes them, and each of their configurations at every higher
+        rung; ``(None, None)`` when no run can be continued.
 
         At most ``MAX_CONTINUED`` configurations are offered, those with the best posterior mean
         at the target, so the candidate set stays small at large ``n``.
