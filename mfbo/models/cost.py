@@ -239,8 +239,13 @@ class ContinuationCost(CostModel):
     A row ``(x, s)`` whose configuration columns equal (within ``atol``, max-norm) those of an
     evaluated configuration ``x_j`` that has reached ``s_j < s`` is a **continuation** and costs
     the increment ``c(x, s) - c(x, s_j)`` (floored at ``floor * c(x, s)``, so the cost stays
-    positive); every other row is a new evaluation and costs ``c(x, s)``. This is how a
-    resumable problem charges (:meth:`mfbo.problems.Problem.increment_cost`).
+    positive); this is how a resumable problem charges
+    (:meth:`mfbo.problems.Problem.increment_cost`). A row with ``s <= s_j`` is a **repeat**: the
+    run to ``s_j`` has already passed ``s`` (its learning curve holds the value), so repeating
+    it buys nothing, and it costs ``repeat_factor * c(x, s)`` (default ``1e6``), which keeps every
+    cost-aware acquisition off it. (A GP that explains misfit as noise otherwise finds value in
+    repeating its best points: on LCBench ``mf-kg`` re-ran one configuration at epoch 51 three
+    times in a row.) Every other row is a new evaluation and costs ``c(x, s)``.
 
     The increment is exact at the evaluated configurations only: the continuous optimiser
     around them sees the full cost (the cost is discontinuous there), which is why the strategy
@@ -249,38 +254,59 @@ class ContinuationCost(CostModel):
 
     Args:
         base: the cost of a new evaluation, ``X (..., d + 1) -> (...)``.
-        configs: ``(m, d)`` encodings of the configurations that may be continued (distinct).
+        configs: ``(m, d)`` encodings of the evaluated configurations (distinct).
         reached: ``(m,)`` the normalised fidelity each has reached.
+        repeat_factor: the cost multiplier of a repeat (``>= 1``).
+        repeat_below: ``(m,)`` the ``s`` below which a row of that configuration is a repeat
+            (default ``reached``). For an integer fidelity the strategy passes the ``s`` of
+            ``reached + 1/2`` epoch: anything below rounds back to the epoch already reached,
+            so the optimiser must not see it as a cheap continuation.
     """
 
     kind: ClassVar[str] = "continuation"
 
-    def __init__(self, base: CostModel, configs: Tensor, reached: Tensor, *, atol: float = 1e-6, floor: float = 1e-3) -> None:
+    def __init__(
+        self, base: CostModel, configs: Tensor, reached: Tensor, *, atol: float = 1e-6, floor: float = 1e-3, repeat_factor: float = 1e6,
+        repeat_below: Tensor | None = None,
+    ) -> None:
         configs = torch.as_tensor(configs, dtype=torch.double)
         reached = torch.as_tensor(reached, dtype=torch.double).reshape(-1)
         if configs.dim() != 2 or configs.shape[0] != reached.numel():
             raise ValueError(f"ContinuationCost: configs must be (m, d) and reached (m,), got {tuple(configs.shape)} and {tuple(reached.shape)}")
+        if not repeat_factor >= 1:
+            raise ValueError(f"ContinuationCost: repeat_factor must be >= 1, got {repeat_factor!r}")
         self.base, self.configs, self.reached, self.atol, self.floor = base, configs, reached, float(atol), float(floor)
+        self.repeat_factor = float(repeat_factor)
+        self.repeat_below = reached if repeat_below is None else torch.as_tensor(repeat_below, dtype=torch.double).reshape(-1)
+        if self.repeat_below.shape != reached.shape:
+            raise ValueError(f"ContinuationCost: repeat_below must be (m,) like reached, got {tuple(self.repeat_below.shape)}")
 
-    def reached_at(self, X: Tensor) -> Tensor:
-        """``(...)``: the fidelity reached by the configuration of each row, ``-inf`` if it was
+    def reached_at(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """``(reached, repeat_below)``, each ``(...)``: the fidelity reached by the configuration
+        of each row and the ``s`` below which the row repeats it; ``-inf`` for a configuration
         never evaluated."""
         if not len(self.configs):
-            return torch.full(X.shape[:-1], -torch.inf, dtype=X.dtype)
+            none = torch.full(X.shape[:-1], -torch.inf, dtype=X.dtype)
+            return none, none
         x = X[..., : self.configs.shape[-1]].detach()
         match = (x.unsqueeze(-2) - self.configs.to(X)).abs().amax(-1) <= self.atol  # (..., m)
-        reached = torch.where(match, self.reached.to(X), torch.full_like(self.reached.to(X), -torch.inf))
-        return reached.amax(-1)
+        never = torch.full_like(self.reached.to(X), -torch.inf)
+        reached = torch.where(match, self.reached.to(X), never).amax(-1)
+        below = torch.where(match, self.repeat_below.to(X), never).amax(-1)
+        return reached, below
 
     def __call__(self, X: Tensor) -> Tensor:
         full = self.base(X)
-        reached = self.reached_at(X)
-        continues = torch.isfinite(reached) & (reached < X[..., -1].detach() - 1e-12)
+        reached, repeat_below = self.reached_at(X)
+        s = X[..., -1].detach()
+        repeats = torch.isfinite(reached) & (s < repeat_below + 1e-12)
+        continues = torch.isfinite(reached) & ~repeats
+        cost = torch.where(repeats, self.repeat_factor * full, full)
         if not bool(continues.any()):
-            return full
-        start = torch.cat([X[..., :-1], torch.where(continues, reached, X[..., -1].detach()).unsqueeze(-1)], dim=-1)
+            return cost
+        start = torch.cat([X[..., :-1], torch.where(continues, reached, s).unsqueeze(-1)], dim=-1)
         increment = (full - self.base(start)).clamp_min(self.floor * full)
-        return torch.where(continues, increment, full)
+        return torch.where(continues, increment, cost)
 
     def __repr__(self) -> str:
         return f"ContinuationCost({self.base!r}, {len(self.configs)} configurations)"

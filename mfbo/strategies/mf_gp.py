@@ -85,7 +85,7 @@ from .base import Continuation, Strategy
 __all__ = [
     "MultiFidelityGPStrategy", "MFKGStrategy", "MFMESStrategy", "MFGIBBONStrategy", "MFEIStrategy", "MFUCBStrategy",
     "MULTI_FIDELITY_STRATEGIES", "initial_design", "ladder_design", "geometric_ladder", "DESIGN_LEVELS_CONTINUOUS",
-    "COST_MODELS", "DESIGNS", "RECOMMENDATION_RULES", "FIDELITY_SCALES",
+    "COST_MODELS", "DESIGNS", "RECOMMENDATION_RULES", "FIDELITY_SCALES", "FIDELITY_LEVELS",
 ]
 
 DTYPE = torch.double
@@ -103,6 +103,7 @@ RECOMMENDATION_RULES = ("evaluated", "posterior", "confident")
 #: posterior mean difference exceeds this many standard deviations of the difference.
 CONFIDENCE_Z = 2.0
 FIDELITY_SCALES = ("problem", "linear", "log")
+FIDELITY_LEVELS = ("all", "ladder")
 #: Ratio between successive rungs of :func:`geometric_ladder` (Hyperband's default ``eta``).
 LADDER_RATIO = 3.0
 #: Configurations over which a configuration-dependent predicted cost is averaged per design level.
@@ -238,6 +239,11 @@ class MultiFidelityGPStrategy(Strategy):
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
             ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
             learning curves are roughly linear in log-epochs.
+        fidelity_levels: the fidelities the acquisition may choose, one of
+            :data:`FIDELITY_LEVELS`: ``"all"`` (default: every allowed value) or ``"ladder"``
+            (only the rungs of :func:`geometric_ladder`, as Hyperband's rungs: no evaluation
+            at epoch 51 of 52, which costs nearly the target's price without being a target
+            observation; and one optimisation of ``x`` per rung instead of a search in ``s``).
     """
 
     name = "mf-gp"
@@ -272,6 +278,7 @@ class MultiFidelityGPStrategy(Strategy):
         augment_curves: int = 3,
         recommendation: str = "confident",
         fidelity_scale: str = "problem",
+        fidelity_levels: str = "all",
         **acquisition_options: Any,
     ) -> None:
         if fidelity is None:
@@ -308,12 +315,13 @@ class MultiFidelityGPStrategy(Strategy):
         self.refit_growth = float(refit_growth)
         self._check_choice("design", design, DESIGNS)
         self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
+        self._check_choice("fidelity_levels", fidelity_levels, FIDELITY_LEVELS)
         if not isinstance(continuation, bool):
             raise ValueError(f"strategy {self.name!r}: option continuation must be true or false, got {continuation!r}")
         if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
             raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
         self.design, self.continuation, self.recommendation = design, continuation, recommendation
-        self.augment_curves, self.fidelity_scale = int(augment_curves), fidelity_scale
+        self.augment_curves, self.fidelity_scale, self.fidelity_levels = int(augment_curves), fidelity_scale, fidelity_levels
         self._continues = continuation and bool(getattr(problem, "resumable", False))
         self._fitted_at = 0
         self.acquisition = self.acquisition_class(**acquisition_options)
@@ -328,6 +336,8 @@ class MultiFidelityGPStrategy(Strategy):
             self._levels = torch.tensor([fidelity.normalize(v) for v in fidelity.grid()], dtype=DTYPE)
         #: the rungs runs are continued to, and the curve points the GP is given at
         self._rungs = [float(s) for s in self._levels] if self._levels is not None else geometric_ladder(fidelity)
+        if fidelity_levels == "ladder":
+            self._levels = torch.tensor(self._rungs, dtype=DTYPE)
         self._ladder = design == "ladder" or (design == "auto" and self._continues)
         if self._ladder:
             self._design_levels = self._rungs
@@ -376,7 +386,7 @@ class MultiFidelityGPStrategy(Strategy):
             "init_fraction": self.init_fraction, "min_init": self.min_init, "min_target_init": self.min_target_init,
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
             "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
-            "fidelity_scale": self.fidelity_scale, **self.acquisition.options(),
+            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, **self.acquisition.options(),
         }
 
     # Cost -----------------------------------------------------------------------------------
@@ -572,14 +582,17 @@ class MultiFidelityGPStrategy(Strategy):
         with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
             return self._continue_if_possible(*self._propose())
 
-    def _continuable(self) -> list[tuple[Trial, Observation]]:
+    def _continuable(self, below_target: bool = True) -> list[tuple[Trial, Observation]]:
         """The runs that may be continued: each evaluated configuration's furthest successful
-        run below the target, unless the configuration has a pending trial (empty when the
-        problem cannot resume or ``continuation`` is off)."""
+        run (below the target, unless ``below_target`` is false), unless the configuration has a
+        pending trial (empty when the problem cannot resume or ``continuation`` is off)."""
         if not self._continues:
             return []
         busy = {self._key(t.config) for t in self.pending.values()}
-        return [run for key, run in self._runs().items() if key not in busy and run[0].fidelity < self.target_fidelity]
+        return [
+            run for key, run in self._runs().items()
+            if key not in busy and (not below_target or run[0].fidelity < self.target_fidelity)
+        ]
 
     def _continue_if_possible(self, config: dict[str, Any], fidelity: Any) -> tuple[dict[str, Any], Any] | Continuation:
         """A :class:`Continuation` of ``config``'s furthest run when it can be continued to
@@ -590,34 +603,45 @@ class MultiFidelityGPStrategy(Strategy):
                 return Continuation(trial.id, fidelity)
         return config, fidelity
 
-    def _continuation_candidates(self, model) -> tuple[tuple[Tensor, Tensor] | None, Tensor | None]:
-        """``((configs (m, d), reached (m,)), candidates (k, d + 1))``: the continuable runs, as
-        :class:`ContinuationCost` takes them, and each of their configurations at every higher
-        rung; ``(None, None)`` when no run can be continued.
+    def _continuation_candidates(self, model) -> tuple[tuple[Tensor, Tensor, Tensor] | None, Tensor | None]:
+        """``((configs (m, d), reached (m,), repeat_below (m,)), candidates (k, d + 1))``: every
+        evaluated configuration without a pending trial, the fidelity it reached and the ``s``
+        below which a proposal rounds back to it, as :class:`ContinuationCost` takes them (its continuations cost the increment, its repeats
+        are priced out), and each run below the target at every higher rung; ``(None, None)``
+        when the problem cannot resume.
 
-        At most ``MAX_CONTINUED`` configurations are offered, those with the best posterior mean
-        at the target, so the candidate set stays small at large ``n``.
+        At most ``MAX_CONTINUED`` runs are offered as candidates, those with the best posterior
+        mean at the target, so the candidate set stays small at large ``n``.
         """
-        runs = self._continuable()
+        runs = self._continuable(below_target=False)
         if not runs:
             return None, None
         configs = torch.as_tensor(np.array([self.space.encode(t.config) for t, _ in runs]), dtype=DTYPE)
         reached = torch.tensor([self.fidelity.normalize(t.fidelity) for t, _ in runs], dtype=DTYPE)
-        if len(runs) > MAX_CONTINUED:
+        repeat_below = reached
+        if self.fidelity.integer and self._levels is None:  # s rounds to the nearest epoch when decoded
+            repeat_below = torch.tensor([self.fidelity.normalize(t.fidelity + 0.5) for t, _ in runs], dtype=DTYPE)
+        open_runs = torch.nonzero(reached < 1.0 - 1e-12).reshape(-1)
+        if len(open_runs) > MAX_CONTINUED:
+            at_target = torch.cat([configs[open_runs], torch.ones(len(open_runs), 1, dtype=DTYPE)], -1)
             with torch.no_grad():
-                mean = model.posterior(torch.cat([configs, torch.ones(len(runs), 1, dtype=DTYPE)], -1).unsqueeze(1)).mean.reshape(-1)
-            keep = torch.topk(mean, MAX_CONTINUED).indices
-            configs, reached = configs[keep], reached[keep]
+                mean = model.posterior(at_target.unsqueeze(1)).mean.reshape(-1)
+            open_runs = open_runs[torch.topk(mean, MAX_CONTINUED).indices]
         rungs = torch.tensor(self._rungs, dtype=DTYPE)
-        rows = [torch.cat([x.expand(int((rungs > r + 1e-12).sum()), -1), rungs[rungs > r + 1e-12].unsqueeze(-1)], -1) for x, r in zip(configs, reached)]
-        return (configs, reached), torch.cat(rows)
+        rows = [
+            torch.cat([configs[i].expand(int((rungs > reached[i] + 1e-12).sum()), -1), rungs[rungs > reached[i] + 1e-12].unsqueeze(-1)], -1)
+            for i in open_runs.tolist()
+        ]
+        candidates = torch.cat(rows) if rows else None
+        return (configs, reached, repeat_below), candidates
 
     def _propose(self) -> tuple[dict[str, Any], Any]:
         model, X, Y, cost = self._surrogate()
         pending = [self._encode(t.config, t.fidelity) for t in self.pending.values()]
         continued, candidates = self._continuation_candidates(model)
         if continued is not None:
-            cost = ContinuationCost(cost, *continued)
+            configs, reached, repeat_below = continued
+            cost = ContinuationCost(cost, configs, reached, repeat_below=repeat_below)
         with torch_seed_scope(self.rng) as seed, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ctx = AcquisitionContext(

@@ -76,16 +76,22 @@ def test_ladder_design_counts(costs, budget, min_points, expected):
     assert ladder_design(costs, budget, min_points) == expected
 
 
-def test_continuation_cost_charges_the_increment_at_evaluated_configurations_only():
+def test_continuation_cost_charges_the_increment_and_prices_out_repeats():
     base = KnownCost(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([1.0, 10.0, 30.0]))
-    cost = ContinuationCost(base, configs=torch.tensor([[0.2, 0.4], [0.7, 0.1]]), reached=torch.tensor([0.5, 1.0]))
+    cost = ContinuationCost(base, configs=torch.tensor([[0.2, 0.4], [0.7, 0.1]]), reached=torch.tensor([0.5, 1.0]), repeat_factor=100.0)
     X = torch.tensor([
         [0.2, 0.4, 1.0],  # reached 0.5: the increment 30 - 10
-        [0.2, 0.4, 0.5],  # not above what it reached: a new evaluation
-        [0.7, 0.1, 1.0],  # already at the top
-        [0.2, 0.41, 1.0],  # another configuration
+        [0.2, 0.4, 0.25],  # below what it reached: a repeat, its curve holds the value
+        [0.7, 0.1, 1.0],  # already at the top: a repeat
+        [0.2, 0.41, 1.0],  # another configuration: a new evaluation
     ], dtype=torch.double)
-    assert cost(X).tolist() == [20.0, 10.0, 30.0, 30.0]
+    assert cost(X).tolist() == [20.0, 550.0, 3000.0, 30.0]
+    # an integer fidelity: s just above the reached epoch rounds back to it, so it is a repeat too
+    rounded = ContinuationCost(base, torch.tensor([[0.2, 0.4]]), torch.tensor([0.5]), repeat_below=torch.tensor([0.52]), repeat_factor=100.0)
+    Z = torch.tensor([[0.2, 0.4, 0.51], [0.2, 0.4, 1.0]], dtype=torch.double)
+    assert rounded(Z).tolist() == pytest.approx([100 * base(Z[:1]).item(), 20.0])
+    with pytest.raises(ValueError, match="repeat_factor must be >= 1, got 0.5"):
+        ContinuationCost(base, torch.zeros(1, 2), torch.zeros(1), repeat_factor=0.5)
     assert cost(X.reshape(2, 2, 1, 3)).shape == (2, 2, 1)  # any batch shape
     Xg = X.clone().requires_grad_(True)
     cost(Xg).sum().backward()
@@ -138,6 +144,8 @@ def test_the_ladder_design_climbs_by_continuation(curve_run):
 def test_every_continuation_is_charged_the_increment_and_the_acquisition_continues_runs(curve_run):
     problem, strategy, result = curve_run
     by_id = {t.id: t for t in result.trials}
+    runs = [(t.config["x"], t.fidelity) for t in result.trials]
+    assert len(set(runs)) == len(runs)  # no configuration is run twice at one fidelity
     for t in result.trials:
         expected = t.fidelity - (by_id[t.continues].fidelity if t.continues is not None else 0)
         assert t.cost == pytest.approx(expected)
@@ -201,9 +209,17 @@ def test_fidelity_scale_option():
         make("mf-kg", mfbo.problems.get("currin"), fidelity_scale="log")
 
 
+def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
+    problem = CurveProblem()
+    result = mfbo.minimize(problem, "mf-ei", budget=4 * EPOCHS, seed=0, strategy_options={"fidelity_levels": "ladder"})
+    assert {t.fidelity for t in result.trials} <= {1, 3, 9, EPOCHS}
+    assert len({t.fidelity for t in result.trials}) > 1
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [
+        ("fidelity_levels", "some", r"option fidelity_levels must be one of \['all', 'ladder'\], got 'some'"),
         ("design", "grid", r"option design must be one of \['auto', 'ladder', 'budget-share'\], got 'grid'"),
         ("recommendation", "best", r"option recommendation must be one of \['evaluated', 'posterior', 'confident'\], got 'best'"),
         ("continuation", "yes", "option continuation must be bool, got 'yes'"),
