@@ -248,6 +248,55 @@ def test_pending_points_lower_kg_near_them(mf_model):
 
 
 # ------------------------------------------------------------------------------------------------
+# The discretisation (what experiments/bench_approximations.py relies on)
+# ------------------------------------------------------------------------------------------------
+def _at_target(X: torch.Tensor) -> torch.Tensor:
+    return torch.cat([X[..., :2], torch.ones_like(X[..., :1])], -1)
+
+
+def test_lines_are_the_posterior_mean_after_one_observation(mf_model):
+    """``μ_{n+1}(a, 1) = μ_n(a, 1) + σ̃(a; c) Z``: the lines of the KG are the posterior mean of the
+    model conditioned on ``y(c) = μ_n(c) + sqrt(Σ_n(c, c) + τ²) Z``, on the set and at ``(x, 1)``."""
+    model, X, Y = mf_model
+    gen = torch.Generator().manual_seed(6)
+    A = _at_target(torch.rand(12, 3, dtype=DTYPE, generator=gen))
+    C = torch.tensor([[0.3, 0.7, 0.4], [0.8, 0.2, 1.0]], dtype=DTYPE)
+    pieces = _CholeskyPieces(model, A, None)
+    a, b = pieces.lines(C, _at_target(C))  # internal scale: output = offset + scale * internal
+    offset, scale = float(model.outcome_transform.means.reshape(())), pieces.scale
+    with torch.no_grad():
+        y = model.posterior(C.unsqueeze(1), observation_noise=True)
+        mu_y, sd_y = y.mean.reshape(-1), y.variance.reshape(-1).sqrt()
+        for i in range(len(C)):
+            for z in (-2.0, 0.5, 3.0):
+                updated = model.condition_on_observations(C[i : i + 1], (mu_y[i] + sd_y[i] * z).reshape(1, 1))
+                mean = updated.posterior(torch.cat([A, _at_target(C[i : i + 1])])).mean.reshape(-1)
+                torch.testing.assert_close(mean, offset + scale * (a[i] + b[i] * z), rtol=1e-6, atol=1e-8)
+
+
+def test_kg_grows_with_the_set_when_the_baseline_is_shared(mf_model):
+    """``KG`` over ``A ⊂ A'`` is at most ``KG`` over ``A'`` when ``A`` holds the maximiser of ``μ_n``
+    over ``A'`` (the expected maximum can only grow, the baseline ``max μ_n`` is the same): why the
+    finite set's KG is a lower bound of the dense one when both hold the posterior-mean maximiser.
+    (Without a shared baseline KG is not monotone in the set.)"""
+    model, X, Y = mf_model
+    ctx = make_ctx(model, X, Y)
+    sobol = torch.quasirandom.SobolEngine(2, scramble=True, seed=7).draw(512, dtype=DTYPE)
+    dense_A = _at_target(torch.cat([sobol, torch.zeros(512, 1, dtype=DTYPE)], -1))
+    with torch.no_grad():
+        best = int(model.posterior(dense_A).mean.argmax())
+    finite_A = torch.cat([dense_A[best : best + 1], dense_A[::64]])
+    C = torch.rand(64, 1, 3, dtype=DTYPE, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        finite = KGObjective(MultiFidelityKG._pieces(ctx, finite_A), ctx).kg(C)
+        dense = KGObjective(MultiFidelityKG._pieces(ctx, dense_A), ctx).kg(C)
+        same = KGObjective(MultiFidelityKG._pieces(ctx, finite_A[torch.randperm(len(finite_A), generator=torch.Generator().manual_seed(9))]), ctx).kg(C)
+    assert torch.all(finite <= dense * (1 + 1e-9) + 1e-12)
+    assert float((finite / dense).median()) < 0.99  # a real gap, not equality
+    torch.testing.assert_close(same, finite, rtol=1e-9, atol=1e-12)  # the order of the set is irrelevant
+
+
+# ------------------------------------------------------------------------------------------------
 # Proposals
 # ------------------------------------------------------------------------------------------------
 def test_correlated_cheap_fidelity_is_preferred(correlated):
