@@ -285,14 +285,11 @@ class MultiFidelityGPStrategy(Strategy):
             raise ValueError(f"strategy {self.name!r} needs a problem with a fidelity; use 'gp-ei' for single-fidelity problems")
         fidelity = self._rescaled(fidelity, fidelity_scale)
         super().__init__(space, fidelity, seed=seed, problem=problem)
-        if kernel not in KERNELS:
-            raise ValueError(f"strategy {self.name!r}: option kernel must be one of {list(KERNELS)}, got {kernel!r}")
+        self._check_choice("kernel", kernel, KERNELS)
         if kernel == "icm" and not fidelity.is_discrete:
             raise ValueError(f"strategy {self.name!r}: kernel 'icm' needs a discrete fidelity, but {fidelity!r} is continuous")
-        if noise not in NOISE_MODELS:
-            raise ValueError(f"strategy {self.name!r}: option noise must be one of {list(NOISE_MODELS)}, got {noise!r}")
-        if cost_model not in COST_MODELS:
-            raise ValueError(f"strategy {self.name!r}: option cost_model must be one of {list(COST_MODELS)}, got {cost_model!r}")
+        self._check_choice("noise", noise, NOISE_MODELS)
+        self._check_choice("cost_model", cost_model, COST_MODELS)
         if int(q) < 1:
             raise ValueError(f"strategy {self.name!r}: option q must be an integer >= 1, got {q!r}")
         if not 0 < float(init_fraction) < 1:
