@@ -309,7 +309,7 @@ def minimize(
         "seed": strategy.seed,
         "budget": float(budget),
     }
-    strategy.set_budget(budget)
+    strategy.set_budget(budget, stop)
     header = {
         "spec": spec, "execution": {"workers": workers, "stop": stop}, "problem": problem.to_dict(),
         "versions": _versions(), "started": _now(), **(log_header or {}),

@@ -57,6 +57,9 @@ class AcquisitionContext:
             own search, or ``None``: on a resumable problem, the continuations of evaluated
             configurations to higher fidelities, which ``cost`` charges only the increment
             (:class:`~mfbo.models.ContinuationCost`). Only joint ``(x, s)`` searches use them.
+        max_cost: what the run's budget has left (:meth:`mfbo.strategies.Strategy.budget_left`),
+            or ``None``: a joint ``(x, s)`` search never proposes a point whose ``cost``
+            exceeds it while it scored one that does not (:func:`~mfbo.acquisition.optimize.optimize_joint`).
     """
 
     model: Model
@@ -70,6 +73,7 @@ class AcquisitionContext:
     project: Callable[[Tensor], Tensor]
     options: dict[str, Any] | None = None
     candidates: Tensor | None = None
+    max_cost: float | None = None
 
     @property
     def target_s(self) -> float:

@@ -16,6 +16,12 @@ candidates, so the returned point is a valid configuration and its value is hone
 context's explicit ``candidates`` (continuations of evaluated configurations) join that final
 scoring unchanged: they are discrete choices whose cost is only exact where they stand, so
 they are compared, never polished.
+
+**Within the budget.** With ``ctx.max_cost`` set (what the run's budget has left), a joint search
+ranks the points whose ``ctx.cost`` exceeds it below every point within it, at the raw scoring
+and at the final one, so a cost-aware acquisition near the end of a run proposes the best thing
+the budget still pays for instead of one the loop would refuse (which ends the run with budget
+unspent). When no scored point is within it, the scores are left as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from torch import Tensor
 
 from .base import AcquisitionContext
 
-__all__ = ["optimize_joint", "score_in_chunks", "sequential_greedy"]
+__all__ = ["optimize_joint", "score_in_chunks", "sequential_greedy", "within_budget"]
 
 AcqFn = Callable[[Tensor], Tensor]
 
@@ -38,6 +44,18 @@ def score_in_chunks(acqf: AcqFn, X: Tensor, chunk: int = 2048) -> Tensor:
     """Evaluate ``acqf`` on ``X`` of shape ``(n, q, d + 1)`` in chunks, without gradients: ``(n,)``."""
     with torch.no_grad():
         return torch.cat([acqf(X[i : i + chunk]).reshape(-1) for i in range(0, X.shape[0], chunk)])
+
+
+def within_budget(scores: Tensor, X: Tensor, ctx: AcquisitionContext) -> Tensor:
+    """``scores (n,)`` of the points ``X (n, 1, d + 1)`` with those whose cost exceeds
+    ``ctx.max_cost`` set to ``-inf``, unless that would leave none (module docstring)."""
+    if ctx.max_cost is None:
+        return scores
+    with torch.no_grad():
+        over = ctx.cost(X).reshape(-1) > ctx.max_cost
+    if bool(over.all()):
+        return scores
+    return scores.masked_fill(over, -torch.inf)
 
 
 def _lbfgsb(acqf: AcqFn, X0: Tensor, free: Tensor, maxiter: int) -> Tensor:
@@ -73,6 +91,7 @@ def optimize_joint(
     maxiter: int = 200,
     fixed_s: float | None = None,
     extra_starts: Tensor | None = None,
+    respect_budget: bool | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Maximise ``acqf`` over ``(x, s)``; returns ``(candidate (1, d + 1), value ())``.
 
@@ -84,10 +103,16 @@ def optimize_joint(
             level when the fidelity is discrete).
         maxiter: L-BFGS-B iterations.
         fixed_s: optimise ``x`` only, with the fidelity fixed at this normalised value (the
-            context's ``candidates`` are then ignored).
+            context's ``candidates`` and ``max_cost`` are then ignored: such searches find a
+            point of the model, e.g. the posterior-mean maximiser, not a proposal, unless
+            ``respect_budget``).
         extra_starts: ``(k, d + 1)`` points always scored as candidate starts (e.g. the last
             step's maximiser, or the incumbents), to warm-start the search.
+        respect_budget: rank points over ``ctx.max_cost`` last (module docstring); default:
+            for joint searches only (``fixed_s`` None).
     """
+    if respect_budget is None:
+        respect_budget = fixed_s is None
     d = ctx.dim
     sobol = torch.quasirandom.SobolEngine(d + 1, scramble=True, seed=ctx.seed)
     raw = sobol.draw(raw_samples, dtype=torch.double)
@@ -106,8 +131,9 @@ def optimize_joint(
             extra = torch.cat([extra[:, :d].repeat_interleave(len(levels), 0), levels.repeat(extra.shape[0]).unsqueeze(-1)], -1)
         raw = torch.cat([raw, extra])
     raw = raw.unsqueeze(1)  # (n, 1, d + 1)
-    values = score_in_chunks(acqf, raw)
-    values = torch.nan_to_num(values, nan=-torch.inf)
+    values = torch.nan_to_num(score_in_chunks(acqf, raw), nan=-torch.inf)
+    if respect_budget:
+        values = within_budget(values, raw, ctx)
     starts = raw[torch.topk(values, min(num_restarts, len(values))).indices]
     free = torch.ones(d + 1, dtype=torch.bool)
     if levels is not None:
@@ -118,6 +144,8 @@ def optimize_joint(
     if fixed_s is None and ctx.candidates is not None and ctx.candidates.numel():
         candidates = torch.cat([candidates, ctx.candidates.to(torch.double).reshape(-1, 1, d + 1)])
     scores = torch.nan_to_num(score_in_chunks(acqf, candidates), nan=-torch.inf)
+    if respect_budget:
+        scores = within_budget(scores, candidates, ctx)
     best = int(torch.argmax(scores))
     return candidates[best].reshape(1, d + 1).detach(), scores[best]
 

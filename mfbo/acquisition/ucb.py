@@ -57,6 +57,9 @@ What is taken from where
 - **Fidelity candidates**: continuous fidelity: ``grid_size`` equally spaced ``s`` in ``[0, 1]``
   (the paper leaves the search over ``Z`` open; dragonfly uses 100 points for a 1-D ``Z``);
   discrete: ``ctx.fidelities``. ``λ`` is ``ctx.cost`` at ``(x_t, z)``, so it may depend on ``x``.
+- **The budget left** (not in the paper, whose budget is a horizon): with ``ctx.max_cost`` set,
+  ``x_t`` is searched among points whose target cost fits it (all points when none does), and
+  if the chosen ``z`` still costs more, the highest fidelity candidate within it replaces it.
 - **Option ``threshold``** multiplies ``γ`` (``1`` is the paper). **Option ``cost_exponent``**
   replaces ``q``.
 
@@ -272,7 +275,8 @@ class MultiFidelityUCB(Acquisition):
             return mean[..., 0] + root_beta * cov[..., 0, 0].clamp_min(MIN_VAR).sqrt()
 
         x, _ = optimize_joint(
-            ucb, ctx, num_restarts=self.num_restarts, raw_samples=self.raw_samples, maxiter=self.maxiter, fixed_s=1.0
+            ucb, ctx, num_restarts=self.num_restarts, raw_samples=self.raw_samples, maxiter=self.maxiter, fixed_s=1.0,
+            respect_budget=True,  # x is evaluated at s = 1 unless the fidelity rule finds a cheaper s
         )
         return x
 
@@ -319,7 +323,12 @@ class MultiFidelityUCB(Acquisition):
         moments = self.moments(ctx)
         beta = self.beta_t(ctx)
         x = self.select_x(moments, ctx, self.exploration_weight(ctx))
-        x[0, -1] = self.fidelity_rule(moments, ctx, x, beta, self.threshold_scale(ctx)).chosen
+        rule = self.fidelity_rule(moments, ctx, x, beta, self.threshold_scale(ctx))
+        x[0, -1] = rule.chosen
+        if ctx.max_cost is not None:  # past what the budget has left: the highest fidelity within it
+            fits = rule.cost <= ctx.max_cost
+            if fits.any() and float(rule.cost[rule.s == rule.chosen].max()) > ctx.max_cost:
+                x[0, -1] = float(rule.s[fits].max())
         return x
 
     def propose(self, ctx: AcquisitionContext, q: int = 1) -> Tensor:

@@ -65,6 +65,7 @@ class Strategy:
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Observation]] = []
         self.budget: float | None = None
+        self.budget_stop = "cost"
         self._next_id = 0
         self._notes: list[str] = []
 
@@ -79,10 +80,32 @@ class Strategy:
             if name not in common and p.kind == inspect.Parameter.KEYWORD_ONLY
         }
 
-    def set_budget(self, budget: float) -> None:
+    def set_budget(self, budget: float, stop: str = "cost") -> None:
         """Called by :func:`mfbo.minimize` before the first ask: the run's total budget, in cost
-        units, for methods that plan with it (initial designs, brackets)."""
+        units, for methods that plan with it (initial designs, brackets), and the loop's stop
+        rule (``"cost"`` or ``"wall_clock"``, see :mod:`mfbo.loop`)."""
         self.budget = float(budget)
+        self.budget_stop = str(stop)
+
+    def budget_left(self) -> float | None:
+        """What the run may still spend, in cost units: the budget less the cost of the told
+        trials and the known cost of the pending ones (:meth:`Problem.increment_cost`; a pending
+        trial whose cost is not known in advance counts as nothing). ``None`` without a budget
+        or when the budget is wall-clock time.
+
+        Under the ``"cost"`` stop rule the loop ends a run at the first trial whose known cost
+        would exceed this (:mod:`mfbo.loop`) and the rest of the budget goes unspent, so model
+        based strategies propose only what still fits (their acquisition optimiser's
+        ``max_cost``)."""
+        if self.budget is None or self.budget_stop != "cost":
+            return None
+        spent = sum(o.cost for _, o in self.history)
+        if self.problem is not None:
+            reached = {t.id: t.fidelity for t, _ in self.history}
+            for trial in self.pending.values():
+                resume_from = reached.get(trial.continues) if trial.continues is not None else None
+                spent += self.problem.increment_cost(trial.config, trial.fidelity, resume_from) or 0.0
+        return self.budget - spent
 
     def note(self, message: str) -> None:
         """Record an event worth logging (a GP fit that fell back, say); the loop writes the

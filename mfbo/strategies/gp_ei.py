@@ -9,7 +9,9 @@ multi-start L-BFGS-B. The initial design is a scrambled Sobol sequence of ``n_in
 mfbo minimises and BoTorch maximises: the sign is flipped once, when the training targets are
 built (``Y = -value``). Integer and categorical parameters are optimised in their continuous
 relaxation and rounded by :meth:`Space.decode`; pending trials enter as ``X_pending``, so
-asynchronous workers get distinct suggestions.
+asynchronous workers get distinct suggestions. Where the problem knows its costs in advance,
+a proposal is the best candidate whose target cost fits what the budget has left
+(:meth:`GPEI._best_within_budget`), as for the multi-fidelity strategies.
 
 Randomness: model fitting and acquisition optimisation run under
 :func:`mfbo.rng.torch_seed_scope`, seeded from the strategy's generator, and the QMC sampler
@@ -118,10 +120,35 @@ class GPEI(Strategy):
                 sampler=SobolQMCNormalSampler(torch.Size([self.mc_samples]), seed=seed),
                 X_pending=torch.as_tensor(self.space.encode_many(pending), dtype=DTYPE) if pending else None,
             )
-            candidate, _ = optimize_acqf(
+            candidates, values = optimize_acqf(
                 acq, bounds=self._bounds, q=1, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                return_best_only=False,
             )
-        return self.space.decode(candidate[0].numpy()), self.target_fidelity
+            return self._best_within_budget(acq, candidates.reshape(-1, self.space.dim), values.reshape(-1), seed), self.target_fidelity
+
+    def _best_within_budget(self, acq, candidates: torch.Tensor, values: torch.Tensor, seed: int) -> dict[str, Any]:
+        """The best of the optimiser's ``candidates (r, d)`` (acquisition ``values (r,)``) whose
+        known target cost fits :meth:`budget_left`; if none does, the best that fits of
+        ``raw_samples`` Sobol points; if none does either (or costs are unknown), the best.
+
+        The loop ends a run at the first trial that would exceed the budget, so proposing one
+        near the end would leave the rest unspent; mfbo's multi-fidelity strategies apply the
+        same rule (:func:`mfbo.acquisition.optimize.within_budget`)."""
+        left = self.budget_left()
+        configs = [self.space.decode(row.numpy()) for row in candidates]
+        best = configs[int(torch.argmax(values))]
+        if left is None or self.problem is None or self.problem.cost(best, self.target_fidelity) is None:
+            return best
+        fits = torch.tensor([self.problem.cost(c, self.target_fidelity) <= left for c in configs])
+        if not fits.any():  # score a wider pool
+            raw = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=seed).draw(self.raw_samples, dtype=DTYPE)
+            configs = [self.space.decode(row.numpy()) for row in raw]
+            with torch.no_grad():
+                values = acq(torch.as_tensor(self.space.encode_many(configs), dtype=DTYPE).unsqueeze(1))
+            fits = torch.tensor([self.problem.cost(c, self.target_fidelity) <= left for c in configs])
+        if not fits.any():
+            return best
+        return configs[int(torch.argmax(values.masked_fill(~fits, -torch.inf)))]
 
     def _ready(self) -> bool:
         """Whether the GP phase has begun: the design is issued (or enough data was added with

@@ -28,7 +28,13 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    offered every evaluated configuration at each higher rung of the ladder, charged only the
    increment ``c(s) - c(s_prev)`` (:class:`~mfbo.models.ContinuationCost`); when it picks one,
    the strategy asks for a :class:`~mfbo.strategies.base.Continuation` of that configuration's
-   run. The nested ladder design is continued the same way.
+   run. The nested ladder design is continued the same way. **Within the budget**: the
+   optimiser ranks last the points whose cost exceeds what the budget has left
+   (:meth:`Strategy.budget_left`, ``AcquisitionContext.max_cost``), because the loop ends a run
+   at the first trial that would exceed it; when the problem states the proposal's cost in
+   advance and it does not fit after all (a learned cost that underestimated it), the cap is
+   tightened by the model's error and the acquisition re-optimised, at most
+   :data:`BUDGET_RETRIES` times.
 5. **Recommendation** (option ``recommendation``): ``"evaluated"`` is the configuration with
    the best posterior mean at the target fidelity among those *evaluated at the target*, so
    the recommendation is always a configuration the run has seen at full fidelity (as
@@ -65,6 +71,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import gpytorch
@@ -110,6 +117,8 @@ LADDER_RATIO = 3.0
 COST_PROBE_SIZE = 32
 #: The most evaluated configurations offered to the acquisition for continuation in one step.
 MAX_CONTINUED = 64
+#: acquisition optimisations per step when the proposal's known cost exceeds the budget left
+BUDGET_RETRIES = 3
 
 
 def initial_design(level_costs: list[float], design_budget: float | None, min_points: int, min_target: int = 1) -> list[int]:
@@ -633,12 +642,14 @@ class MultiFidelityGPStrategy(Strategy):
         return (configs, reached, repeat_below), candidates
 
     def _propose(self) -> tuple[dict[str, Any], Any]:
+        """The acquisition's proposal, within what the budget has left (module docstring)."""
         model, X, Y, cost = self._surrogate()
         pending = [self._encode(t.config, t.fidelity) for t in self.pending.values()]
         continued, candidates = self._continuation_candidates(model)
         if continued is not None:
             configs, reached, repeat_below = continued
             cost = ContinuationCost(cost, configs, reached, repeat_below=repeat_below)
+        left = self.budget_left()
         with torch_seed_scope(self.rng) as seed, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ctx = AcquisitionContext(
@@ -651,11 +662,32 @@ class MultiFidelityGPStrategy(Strategy):
                     "design_size": self._design_size,
                 },
                 candidates=candidates,
+                max_cost=left,
             )
-            batch = self.acquisition.propose(ctx, self.q)
+            for _ in range(BUDGET_RETRIES):
+                batch = self.acquisition.propose(ctx, self.q)
+                known = self._known_increment(*self._decode(batch[0]))
+                if left is None or known is None or known <= left:
+                    break
+                # the cost model underestimated this point: tighten the cap by its error
+                with torch.no_grad():
+                    predicted = float(cost(batch[:1].unsqueeze(0)).reshape(()))
+                ctx = replace(ctx, max_cost=ctx.max_cost * min(predicted / known, 0.5))
         points = [self._decode(row) for row in batch]
         self._queue.extend(points[1:])
         return points[0]
+
+    def _known_increment(self, config: dict[str, Any], fidelity: Any) -> float | None:
+        """What the problem will charge for ``(config, fidelity)``, continued from the
+        configuration's furthest run where :meth:`_continue_if_possible` would, if it says in
+        advance (:meth:`Problem.increment_cost`); ``None`` otherwise."""
+        if self.problem is None:
+            return None
+        key, resume_from = self._key(config), None
+        for trial, _ in self._continuable():
+            if self._key(trial.config) == key and trial.fidelity < fidelity:
+                resume_from = trial.fidelity
+        return self.problem.increment_cost(config, fidelity, resume_from)
 
     # Recommend --------------------------------------------------------------------------------------
     def recommend(self) -> dict[str, Any] | None:

@@ -88,7 +88,10 @@ def test_uncorrelated_cheap_fidelity_is_abandoned(name):
     model_phase = result.trials[3:]  # after the design
     at_target = sum(t.cost for t in model_phase if t.fidelity == 1.0)
     assert at_target >= 0.7 * sum(t.cost for t in model_phase)
-    assert all(t.fidelity == 1.0 for t in result.trials[-2:])  # it ends at the target
+    # it ends at the target, until less is left than a target evaluation costs (then the rest
+    # of the budget goes to the cheap level rather than unspent)
+    affordable = [t for t in result.trials if 5.0 - (t.cum_cost - t.cost) >= 1.0]
+    assert all(t.fidelity == 1.0 for t in affordable[-2:])
     assert result.regret < 0.05
 
 
