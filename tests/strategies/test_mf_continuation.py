@@ -181,18 +181,18 @@ def test_no_continuation_when_it_is_switched_off_or_the_problem_cannot_resume():
 def test_recommendation_rules_are_logged_side_by_side(curve_run):
     problem, strategy, result = curve_run
     last = result.trials[-1]
-    assert set(last.other_recommendations) == {"evaluated", "posterior"}
+    assert set(last.other_recommendations) == {"posterior", "confident"}
     for rule, rec in last.other_recommendations.items():
         assert rec["rec_value"] == pytest.approx(problem.target_value(rec["config"]))
         assert rec["regret"] == pytest.approx(rec["rec_value"] - problem.optimum)
     at_target = [t.config for t, _ in strategy.successes(at_target=True)]
-    assert last.other_recommendations["evaluated"]["config"] in at_target
-    assert last.recommendation in (last.other_recommendations["evaluated"]["config"], last.other_recommendations["posterior"]["config"])
+    assert last.recommendation in at_target  # the default rule, "evaluated"
+    assert last.other_recommendations["confident"]["config"] in (last.recommendation, last.other_recommendations["posterior"]["config"])
 
 
 def test_the_evaluated_rule_recommends_a_configuration_seen_at_the_target():
     problem = CurveProblem()
-    result = mfbo.minimize(problem, "mf-ei", budget=5 * EPOCHS, seed=1, strategy_options={"recommendation": "evaluated"})
+    result = mfbo.minimize(problem, "mf-ei", budget=5 * EPOCHS, seed=1)  # the default rule
     at_target = [t.config for t in result.trials if t.fidelity == EPOCHS and t.status == "ok"]
     assert all(t.recommendation in at_target for t in result.trials if t.recommendation is not None and at_target)
     assert set(result.trials[-1].other_recommendations) == {"posterior", "confident"}
