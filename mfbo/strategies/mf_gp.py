@@ -473,12 +473,25 @@ class MultiFidelityGPStrategy(Strategy):
 
     # Model ------------------------------------------------------------------------------------------
     def _data(self) -> tuple[Tensor, Tensor, Tensor]:
-        """``(X (n, d + 1), Y (n, 1), costs (n,))`` of the successful evaluations."""
+        """``(X (n, d + 1), Y (n, 1), costs (n,))`` of the successful evaluations; ``costs`` are
+        what each would have cost from scratch (:meth:`_costs_from_scratch`), which is what the
+        cost model predicts at ``(x, s)``."""
         done = self.successes()
         X = torch.as_tensor(np.array([self._encode(t.config, t.fidelity) for t, _ in done]), dtype=DTYPE)
         Y = -torch.tensor([[o.value] for _, o in done], dtype=DTYPE)
-        costs = torch.tensor([o.cost for _, o in done], dtype=DTYPE)
+        from_scratch = self._costs_from_scratch()
+        costs = torch.tensor([from_scratch[t.id] for t, _ in done], dtype=DTYPE)
         return X.reshape(-1, self.space.dim + 1), Y.reshape(-1, 1), costs
+
+    def _costs_from_scratch(self) -> dict[int, float]:
+        """Each told trial's cost from scratch, by id: its charged cost, plus, for a
+        continuation (charged only the increment), the cost from scratch of the run it
+        continued. Learning the increments as costs at ``(x, s)`` would make every continued
+        fidelity look cheap, and target evaluations with it."""
+        total: dict[int, float] = {}
+        for trial, observation in self.history:  # a continued trial is told before its continuation
+            total[trial.id] = observation.cost + (total.get(trial.continues, 0.0) if trial.continues is not None else 0.0)
+        return total
 
     def _runs(self) -> dict[tuple, tuple[Trial, Observation]]:
         """Each evaluated configuration's furthest successful run (highest fidelity, the latest

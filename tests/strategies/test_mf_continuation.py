@@ -127,6 +127,16 @@ def curve_run():
     return problem, strategy, result
 
 
+def test_the_cost_model_learns_costs_from_scratch_not_the_increments_charged(curve_run):
+    problem, strategy, result = curve_run
+    assert any(t.continues is not None for t in result.trials)
+    charged = {t.id: t.cost for t in result.trials}
+    X, _, costs = strategy._data()
+    done = strategy.successes()
+    assert costs.tolist() == pytest.approx([problem.cost(t.config, t.fidelity) for t, _ in done])
+    assert any(charged[t.id] < c for (t, _), c in zip(done, costs.tolist()))  # the continuations
+
+
 def test_the_ladder_design_climbs_by_continuation(curve_run):
     problem, strategy, result = curve_run
     assert strategy.options()["design"] == "auto" and strategy._ladder
