@@ -122,3 +122,21 @@ def test_model_based_runs_spend_the_budget_down_to_what_nothing_fits(strategy, c
     unspent = budget - result.trials[-1].cum_cost
     epochs = EPOCHS if strategy == "gp-ei" else 1
     assert 0 <= unspent < 2 * problem.cost(cheapest, epochs), (unspent, result.stop_reason)
+
+
+def test_the_cost_model_and_the_gp_never_refit_on_the_same_step():
+    """A step pays for at most one hyperparameter fit (issue #12's overhead target): the learned
+    cost model waits one step when the main GP refits. With ``refit_growth=0`` the main GP
+    refits at every step, so the cost model refits every other step."""
+    problem = CostlyCurveProblem()  # a configuration-dependent cost: learned
+    strategy = make("mf-ei", problem, seed=0, refit_growth=0.0, continuation=False)
+    strategy.set_budget(40 * EPOCHS)
+    fits = []
+    while len(fits) < 6:
+        trial = strategy.ask()
+        strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+        if strategy._ready():
+            fits.append((strategy._last_cost.report is not None, strategy._fitted_at))
+    fitted_at = [n for _, n in fits]
+    assert all(b > a for a, b in zip(fitted_at, fitted_at[1:]))  # the main GP refits at every step
+    assert [cost for cost, _ in fits] == [True, False, True, False, True, False]  # the first: no model yet
