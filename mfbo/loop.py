@@ -286,21 +286,8 @@ def minimize(
         ValueError: for bad arguments (named in the message).
         StrategyError: when the strategy itself raises; the log keeps the trials done so far.
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0:
-        raise ValueError(f"minimize: budget must be a finite number > 0 (in the problem's cost units), got {budget!r}")
-    if max_trials is not None and (int(max_trials) != max_trials or max_trials < 1):
-        raise ValueError(f"minimize: max_trials must be a positive integer or None, got {max_trials!r}")
-    if int(max_consecutive_failures) < 1:
-        raise ValueError(f"minimize: max_consecutive_failures must be >= 1, got {max_consecutive_failures!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"minimize: workers must be an integer >= 1, got {workers!r}")
-    if stop not in STOP_RULES:
-        raise ValueError(f"minimize: stop must be one of {list(STOP_RULES)}, got {stop!r}")
-    clashes = sorted(set(log_header or {}) & set(_HEADER_KEYS))
-    if clashes:
-        raise ValueError(f"minimize: log_header may not set {clashes}; they are written by the loop ({', '.join(_HEADER_KEYS)})")
+    _check_arguments(budget, max_trials, max_consecutive_failures, workers, stop, log_header)
     problem, strategy = _resolve(problem, strategy, seed, dict(problem_options or {}), dict(strategy_options or {}))
-
     spec = {
         "problem": problem.name,
         "problem_options": dict(problem_options or {}),
@@ -316,87 +303,156 @@ def minimize(
     }
     writer = None if log_path is None else RunLogWriter(log_path, header)
     bar = ProgressBar(budget) if progress else None
-    pool = SimulatedWorkers(workers)
-    records: list[TrialRecord] = []
-    cum_cost = 0.0  # cost of the completed evaluations, in completion order
-    committed = 0.0  # cost of every started evaluation, completed or running
-    n_started = 0
-    replayed = 0
-    best_value: float | None = None
-    consecutive_failures = 0
-    rec_cache: tuple[dict[str, Any], float | None] | None = None
-    stop_reason: str | None = None
-    tolerance = 1e-9 * float(budget)  # float round-off: 30 trials of cost 1.0 fit a budget of 30
-    started = time.perf_counter()
+    run = _Run(
+        problem, strategy, float(budget), stop=stop, workers=workers, max_trials=max_trials,
+        max_consecutive_failures=int(max_consecutive_failures), evaluation_cache=evaluation_cache,
+        writer=writer, bar=bar, callback=callback,
+    )
     completed = False
-    fidelities: dict[int, Any] = {}  # trial id -> fidelity reached, for continuations
+    try:
+        run.execute()
+        completed = True
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None and completed:  # the footer marks a finished run
+            writer.footer(run.footer())
+        if writer is not None:
+            writer.close()
+    return run.result(spec, None if log_path is None else Path(log_path))
 
-    def call_strategy(what: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+
+def _check_arguments(budget, max_trials, max_consecutive_failures, workers, stop, log_header) -> None:
+    """Raise the one clear :class:`ValueError` of :func:`minimize` for a bad argument."""
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0:
+        raise ValueError(f"minimize: budget must be a finite number > 0 (in the problem's cost units), got {budget!r}")
+    if max_trials is not None and (int(max_trials) != max_trials or max_trials < 1):
+        raise ValueError(f"minimize: max_trials must be a positive integer or None, got {max_trials!r}")
+    if int(max_consecutive_failures) < 1:
+        raise ValueError(f"minimize: max_consecutive_failures must be >= 1, got {max_consecutive_failures!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"minimize: workers must be an integer >= 1, got {workers!r}")
+    if stop not in STOP_RULES:
+        raise ValueError(f"minimize: stop must be one of {list(STOP_RULES)}, got {stop!r}")
+    clashes = sorted(set(log_header or {}) & set(_HEADER_KEYS))
+    if clashes:
+        raise ValueError(f"minimize: log_header may not set {clashes}; they are written by the loop ({', '.join(_HEADER_KEYS)})")
+
+
+class _Run:
+    """One :func:`minimize` call in progress: the simulated workers, the cost spent (by completed
+    evaluations, in completion order) and committed (by every started one), the trial records,
+    and the steps of the ask-evaluate-tell loop (:meth:`execute`)."""
+
+    def __init__(
+        self, problem: Problem, strategy: Strategy, budget: float, *, stop: str, workers: int,
+        max_trials: int | None, max_consecutive_failures: int, evaluation_cache: EvaluationCache | None,
+        writer: RunLogWriter | None, bar: ProgressBar | None, callback: Callable[[TrialRecord], None] | None,
+    ) -> None:
+        self.problem, self.strategy, self.budget, self.stop = problem, strategy, budget, stop
+        self.max_trials, self.max_consecutive_failures = max_trials, max_consecutive_failures
+        self.evaluation_cache, self.writer, self.bar, self.callback = evaluation_cache, writer, bar, callback
+        self.pool = SimulatedWorkers(workers)
+        self.records: list[TrialRecord] = []
+        self.cum_cost = 0.0  # cost of the completed evaluations, in completion order
+        self.committed = 0.0  # cost of every started evaluation, completed or running
+        self.n_started = 0
+        self.replayed = 0
+        self.best_value: float | None = None
+        self.consecutive_failures = 0
+        self.stop_reason: str | None = None
+        self.tolerance = 1e-9 * budget  # float round-off: 30 trials of cost 1.0 fit a budget of 30
+        self.started = time.perf_counter()
+        self.fidelities: dict[int, Any] = {}  # trial id -> fidelity reached, for continuations
+        self.target_values: dict[str, float | None] = {}  # exact target values, by configuration
+
+    # The loop ------------------------------------------------------------------------------------
+    def execute(self) -> None:
+        """Start trials on the free workers until a stop rule says no, complete the next ones to
+        end, and repeat until nothing runs."""
+        while True:
+            self.start_trials()
+            if not self.pool.busy:
+                return
+            for job in self.pool.complete_next():  # every evaluation ending now, in worker order
+                self.complete(job)
+                if self.stop_reason is None and self.consecutive_failures >= self.max_consecutive_failures:
+                    self.stop_reason = "failures"
+
+    def start_trials(self) -> None:
+        """Ask for and start trials while a worker is free and no stop rule applies."""
+        while self.stop_reason is None and self.pool.has_free_worker:
+            self.stop_reason = self.reason_not_to_ask()
+            if self.stop_reason is not None:
+                return
+            trial, ask_time = self.call_strategy("ask", self.strategy.ask)
+            resume_from = _resume_point(trial, self.fidelities)
+            known_cost = self.problem.increment_cost(trial.config, trial.fidelity, resume_from)
+            self.stop_reason = self.reason_not_to_start(known_cost)
+            if self.stop_reason is not None:
+                return
+            obs, eval_time = self.evaluate(trial, known_cost, resume_from)
+            self.fidelities[trial.id] = trial.fidelity
+            self.committed += obs.cost
+            self.n_started += 1
+            self.pool.start(trial.id, obs.cost, _Started(trial, obs, eval_time, ask_time))
+
+    def reason_not_to_ask(self) -> str | None:
+        """Why no further trial may start, before asking for one (None: ask)."""
+        if self.stop == "cost" and self.committed >= self.budget - self.tolerance:
+            return "budget"
+        if self.stop == "wall_clock" and self.pool.now >= self.budget - self.tolerance:
+            return "wall_clock"
+        if self.max_trials is not None and self.n_started >= self.max_trials:
+            return "max_trials"
+        return None
+
+    def reason_not_to_start(self, known_cost: float | None) -> str | None:
+        """Why the trial just asked may not start, given its known cost (None: start it)."""
+        if known_cost is None:
+            return None
+        if self.stop == "cost" and self.committed + known_cost > self.budget + self.tolerance:
+            return "budget (next trial would exceed it)"
+        if self.stop == "wall_clock" and self.pool.now + known_cost > self.budget + self.tolerance:
+            return "wall_clock (next trial would end after it)"
+        return None
+
+    def call_strategy(self, what: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+        """``(fn(), seconds)``; a strategy that raises ends the run with a :class:`StrategyError`."""
         t0 = time.perf_counter()
         try:
             out = fn()
         except Exception as err:
-            raise StrategyError(f"strategy {strategy.name!r} raised in {what}() after {len(records)} trials: {type(err).__name__}: {err}") from err
+            raise StrategyError(
+                f"strategy {self.strategy.name!r} raised in {what}() after {len(self.records)} trials: {type(err).__name__}: {err}"
+            ) from err
         return out, time.perf_counter() - t0
 
-    def reason_not_to_ask() -> str | None:
-        """Why no further trial may start, before asking for one (None: ask)."""
-        if stop == "cost" and committed >= budget - tolerance:
-            return "budget"
-        if stop == "wall_clock" and pool.now >= budget - tolerance:
-            return "wall_clock"
-        if max_trials is not None and n_started >= max_trials:
-            return "max_trials"
-        return None
-
-    def reason_not_to_start(known_cost: float | None) -> str | None:
-        """Why the trial just asked may not start, given its known cost (None: start it)."""
-        if known_cost is None:
-            return None
-        if stop == "cost" and committed + known_cost > budget + tolerance:
-            return "budget (next trial would exceed it)"
-        if stop == "wall_clock" and pool.now + known_cost > budget + tolerance:
-            return "wall_clock (next trial would end after it)"
-        return None
-
-    def evaluate(trial: Trial, known_cost: float | None, resume_from: Any) -> tuple[Observation, float]:
-        nonlocal replayed
-        cached = None if evaluation_cache is None else evaluation_cache.lookup(trial)
+    def evaluate(self, trial: Trial, known_cost: float | None, resume_from: Any) -> tuple[Observation, float]:
+        """The trial's observation and evaluation seconds, replayed from the cache if it has them."""
+        cache = self.evaluation_cache
+        cached = None if cache is None else cache.lookup(trial)
         if cached is not None:
-            replayed += 1
+            self.replayed += 1
             return cached
-        obs, eval_time = _evaluate(problem, trial, known_cost, resume_from)
-        if evaluation_cache is not None:
-            evaluation_cache.store(trial, obs, eval_time)
+        obs, eval_time = _evaluate(self.problem, trial, known_cost, resume_from)
+        if cache is not None:
+            cache.store(trial, obs, eval_time)
         return obs, eval_time
 
-    target_values: dict[str, float | None] = {}
-
-    def scored(config: dict[str, Any]) -> dict[str, Any]:
-        """An other rule's recommendation with its exact target value and regret, if known."""
-        key = json.dumps(config, sort_keys=True, default=str)
-        if key not in target_values:
-            target_values[key] = problem.target_value(config)
-        value = target_values[key]
-        regret = None if value is None or problem.optimum is None else value - problem.optimum
-        return {"config": config, "rec_value": value, "regret": regret}
-
-    def complete(job: Job) -> None:
+    # Completing a trial --------------------------------------------------------------------------
+    def complete(self, job: Job) -> None:
         """Tell the strategy a finished evaluation, then account, record and report it."""
-        nonlocal cum_cost, best_value, consecutive_failures, rec_cache
         run: _Started = job.payload
         trial, obs = run.trial, run.observation
-        _, tell_time = call_strategy("tell", lambda: strategy.tell(trial, obs))
-        recommendation, recommend_time = call_strategy("recommend", strategy.recommend)
-        others, others_time = call_strategy("other_recommendations", strategy.other_recommendations)
-
-        cum_cost += obs.cost
-        consecutive_failures = 0 if obs.ok else consecutive_failures + 1
-        if obs.ok and trial.fidelity == problem.target_fidelity:
-            best_value = obs.value if best_value is None else min(best_value, obs.value)
-        if recommendation is not None and (rec_cache is None or rec_cache[0] != recommendation):
-            rec_cache = (recommendation, problem.target_value(recommendation))
-        rec_value = None if recommendation is None else rec_cache[1]
+        _, tell_time = self.call_strategy("tell", lambda: self.strategy.tell(trial, obs))
+        recommendation, recommend_time = self.call_strategy("recommend", self.strategy.recommend)
+        others, others_time = self.call_strategy("other_recommendations", self.strategy.other_recommendations)
+        self.cum_cost += obs.cost
+        self.consecutive_failures = 0 if obs.ok else self.consecutive_failures + 1
+        if obs.ok and trial.fidelity == self.problem.target_fidelity:
+            self.best_value = obs.value if self.best_value is None else min(self.best_value, obs.value)
+        scored = self.scored(recommendation) if recommendation is not None else {"rec_value": None, "regret": None}
         record = TrialRecord(
             id=trial.id,
             continues=trial.continues,
@@ -404,88 +460,76 @@ def minimize(
             fidelity=trial.fidelity,
             value=obs.value if obs.ok else None,
             cost=obs.cost,
-            cum_cost=cum_cost,
+            cum_cost=self.cum_cost,
             status="ok" if obs.ok else "failed",
             error=obs.error,
             eval_time=run.eval_time,
             overhead=run.ask_time + tell_time,
             recommend_time=recommend_time + others_time,
             recommendation=recommendation,
-            rec_value=rec_value,
-            regret=None if rec_value is None or problem.optimum is None else rec_value - problem.optimum,
-            best_value=best_value,
+            rec_value=scored["rec_value"],
+            regret=scored["regret"],
+            best_value=self.best_value,
             curve=obs.curve_list(),
             info=dict(obs.info),
-            notes=strategy.drain_notes(),
+            notes=self.strategy.drain_notes(),
             start=job.start,
             end=job.end,
             worker=job.worker,
-            other_recommendations={rule: scored(config) for rule, config in others.items()},
+            other_recommendations={rule: self.scored(config) for rule, config in others.items()},
         )
-        records.append(record)
-        if writer is not None:
-            writer.trial(record.to_dict())
-        if callback is not None:
-            callback(record)
-        if bar is not None:
+        self.report(record)
+
+    def scored(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A recommendation with its exact target value and regret, if known (each configuration's
+        target value is asked of the problem once)."""
+        key = json.dumps(config, sort_keys=True, default=str)
+        if key not in self.target_values:
+            self.target_values[key] = self.problem.target_value(config)
+        value = self.target_values[key]
+        regret = None if value is None or self.problem.optimum is None else value - self.problem.optimum
+        return {"config": config, "rec_value": value, "regret": regret}
+
+    def report(self, record: TrialRecord) -> None:
+        """Keep the record and hand it to the log, the callback and the progress bar."""
+        self.records.append(record)
+        if self.writer is not None:
+            self.writer.trial(record.to_dict())
+        if self.callback is not None:
+            self.callback(record)
+        if self.bar is not None:
             regret = "" if record.regret is None else f"regret {record.regret:.3g}  "
-            bar.update(cum_cost if stop == "cost" else pool.now, f"{regret}trial {len(records)}")
+            self.bar.update(self.cum_cost if self.stop == "cost" else self.pool.now, f"{regret}trial {len(self.records)}")
 
-    try:
-        while True:
-            while stop_reason is None and pool.has_free_worker:  # start trials on the free workers
-                stop_reason = reason_not_to_ask()
-                if stop_reason is not None:
-                    break
-                trial, ask_time = call_strategy("ask", strategy.ask)
-                resume_from = _resume_point(trial, fidelities)
-                known_cost = problem.increment_cost(trial.config, trial.fidelity, resume_from)
-                stop_reason = reason_not_to_start(known_cost)
-                if stop_reason is not None:
-                    break
-                obs, eval_time = evaluate(trial, known_cost, resume_from)
-                fidelities[trial.id] = trial.fidelity
-                committed += obs.cost
-                n_started += 1
-                pool.start(trial.id, obs.cost, _Started(trial, obs, eval_time, ask_time))
-            if not pool.busy:
-                break
-            for job in pool.complete_next():  # every evaluation ending now, in worker order
-                complete(job)
-                if stop_reason is None and consecutive_failures >= max_consecutive_failures:
-                    stop_reason = "failures"
-        completed = True
-    finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None and completed:  # the footer marks a finished run
-            last = records[-1] if records else None
-            writer.footer({
-                "n_trials": len(records),
-                "n_failed": sum(r.status == "failed" for r in records),
-                "total_cost": cum_cost,
-                "stop_reason": stop_reason,
-                "recommendation": None if last is None else last.recommendation,
-                "recommendation_value": None if last is None else last.rec_value,
-                "regret": None if last is None else last.regret,
-                "best_value": best_value,
-                "wall_clock": pool.now,
-                "wall_time": time.perf_counter() - started,
-                "finished": _now(),
-            })
-        if writer is not None:
-            writer.close()
+    # The outcome ---------------------------------------------------------------------------------
+    def footer(self) -> dict[str, Any]:
+        """The log's footer, which marks a finished run."""
+        last = self.records[-1] if self.records else None
+        return {
+            "n_trials": len(self.records),
+            "n_failed": sum(r.status == "failed" for r in self.records),
+            "total_cost": self.cum_cost,
+            "stop_reason": self.stop_reason,
+            "recommendation": None if last is None else last.recommendation,
+            "recommendation_value": None if last is None else last.rec_value,
+            "regret": None if last is None else last.regret,
+            "best_value": self.best_value,
+            "wall_clock": self.pool.now,
+            "wall_time": time.perf_counter() - self.started,
+            "finished": _now(),
+        }
 
-    last = records[-1] if records else None
-    return Result(
-        trials=records,
-        recommendation=None if last is None else last.recommendation,
-        recommendation_value=None if last is None else last.rec_value,
-        regret=None if last is None else last.regret,
-        total_cost=cum_cost,
-        stop_reason=stop_reason,
-        spec=spec,
-        log_path=None if log_path is None else Path(log_path),
-        wall_clock=pool.now,
-        replayed=replayed,
-    )
+    def result(self, spec: dict[str, Any], log_path: Path | None) -> Result:
+        last = self.records[-1] if self.records else None
+        return Result(
+            trials=self.records,
+            recommendation=None if last is None else last.recommendation,
+            recommendation_value=None if last is None else last.rec_value,
+            regret=None if last is None else last.regret,
+            total_cost=self.cum_cost,
+            stop_reason=self.stop_reason,
+            spec=spec,
+            log_path=log_path,
+            wall_clock=self.pool.now,
+            replayed=self.replayed,
+        )
