@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..space import Fidelity, Space
@@ -120,6 +120,11 @@ class Problem:
     def cost(self, config: Mapping[str, Any], fidelity: Any = None) -> float | None:
         """The cost an evaluation will have, if the problem knows it in advance, else ``None``."""
         return None
+
+    def cost_many(self, configs: Sequence[Mapping[str, Any]], fidelity: Any = None) -> list[float | None]:
+        """:meth:`cost` of each configuration at one fidelity (a surrogate benchmark answers in
+        one batched call; this default asks one at a time)."""
+        return [self.cost(config, fidelity) for config in configs]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (logged in each run's header)."""

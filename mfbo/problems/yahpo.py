@@ -470,8 +470,13 @@ class YahpoProblem(Problem):
         """The predicted cost (seconds, clipped at :data:`COST_FLOOR`) of evaluating ``config``
         at ``fidelity`` (default: the target) from scratch."""
         config = self.space.validate(config)
-        y = self._outputs([config], [self.validate_fidelity(fidelity)])
-        return float(self.scenario.costs(y)[0])
+        return self.cost_many([config], fidelity)[0]
+
+    def cost_many(self, configs: Sequence[Mapping[str, Any]], fidelity: Any = None) -> list[float]:
+        """:meth:`cost` of each configuration at ``fidelity``, in one surrogate call."""
+        configs = [self.space.validate(config) for config in configs]
+        y = self._outputs(configs, [self.validate_fidelity(fidelity)] * len(configs))
+        return [float(c) for c in self.scenario.costs(y)]
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

@@ -139,13 +139,13 @@ class GPEI(Strategy):
         best = configs[int(torch.argmax(values))]
         if left is None or self.problem is None or self.problem.cost(best, self.target_fidelity) is None:
             return best
-        fits = torch.tensor([self.problem.cost(c, self.target_fidelity) <= left for c in configs])
+        fits = torch.tensor([c <= left for c in self.problem.cost_many(configs, self.target_fidelity)])
         if not fits.any():  # score a wider pool
             raw = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=seed).draw(self.raw_samples, dtype=DTYPE)
             configs = [self.space.decode(row.numpy()) for row in raw]
             with torch.no_grad():
                 values = acq(torch.as_tensor(self.space.encode_many(configs), dtype=DTYPE).unsqueeze(1))
-            fits = torch.tensor([self.problem.cost(c, self.target_fidelity) <= left for c in configs])
+            fits = torch.tensor([c <= left for c in self.problem.cost_many(configs, self.target_fidelity)])
         if not fits.any():
             return best
         return configs[int(torch.argmax(values.masked_fill(~fits, -torch.inf)))]

@@ -432,7 +432,7 @@ class MultiFidelityGPStrategy(Strategy):
         costs = []
         for s in levels:
             fidelity = self.fidelity.denormalize(s)
-            values = [self.problem.cost(config, fidelity) for config in probe]
+            values = self.problem.cost_many(probe, fidelity)
             if any(v is None or not np.isfinite(v) or v <= 0 for v in values):
                 return None
             costs.append(float(np.mean(values)))

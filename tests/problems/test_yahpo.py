@@ -161,6 +161,8 @@ def test_cost_method_predicts_the_charged_cost(name):
     for config, f in zip(p.space.sample(np.random.default_rng(3), 4), (fid.low, fid.denormalize(0.4), fid.target, fid.denormalize(0.9))):
         obs = p.evaluate(config, f)
         assert obs.cost == p.cost(config, f) == p.increment_cost(config, f) >= COST_FLOOR
+    configs = p.space.sample(np.random.default_rng(5), 6)
+    assert p.cost_many(configs, fid.target) == [p.cost(c, fid.target) for c in configs]  # one batched call
 
 
 @needs_data
