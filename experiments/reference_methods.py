@@ -70,6 +70,11 @@ LCBench, the full cost on any other, such as rbv2, where a larger ``trainsize`` 
   step is a new evaluation charged in full (what Optuna's report/prune protocol costs when
   training cannot be checkpointed), including steps below the first rung of the trial's bracket,
   which the wrapper cannot know without Optuna's private bracket assignment.
+- **The end of the budget.** The loop ends a run at the first trial whose known cost would exceed
+  what is left. mfbo's model-based strategies propose only what still fits
+  (:meth:`mfbo.strategies.Strategy.budget_left`); the reference methods keep their own proposal
+  rules (their packages count budget in evaluations or rungs, not in the problem's cost units),
+  so a run of theirs can end with part of the budget unspent, as it would for their users.
 
 Recommendation
 --------------
