@@ -34,7 +34,20 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    at the first trial that would exceed it; when the problem states the proposal's cost in
    advance and it does not fit after all (a learned cost that underestimated it), the cap is
    tightened by the model's error and the acquisition re-optimised, at most
-   :data:`BUDGET_RETRIES` times.
+   :data:`BUDGET_RETRIES` times. **Verifying the favourite** (option ``verify``, default on):
+   when, among the configurations evaluated at the ladder's highest rung below the target (or
+   above), the one with the best posterior mean at the target has not been evaluated at the
+   target, the next trial continues its run to the target (which costs the last increment
+   only; on problems that cannot resume, where it would cost a full evaluation, the
+   acquisition decides alone) instead of asking the acquisition;
+   never two steps in a row, so the acquisition keeps at least every other step. Favourites
+   seen only at cheaper rungs are left to the acquisition: verifying them too cost LCBench
+   runs full trainings of configurations the model had overrated from epoch-1 values. The recommendation (step 5) names only
+   configurations evaluated at the target, and a cost-aware acquisition rarely pays for a
+   target evaluation of a configuration whose target value the model already predicts well,
+   however promising: on LCBench, ``mf-kg`` without this step ended runs with the design's
+   only target evaluation as its recommendation. This is not in the papers of the
+   acquisitions; it is the step that turns the model's belief into an evaluated incumbent.
 5. **Recommendation** (option ``recommendation``): ``"evaluated"`` is the configuration with
    the best posterior mean at the target fidelity among those *evaluated at the target*
    (default), so the recommendation is always a configuration the run has seen at full
@@ -248,6 +261,10 @@ class MultiFidelityGPStrategy(Strategy):
             (values at the ladder's rungs below the fidelity it reached; 0 turns it off).
         recommendation: the recommendation rule, one of :data:`RECOMMENDATION_RULES` (module
             docstring, step 5); default ``"evaluated"``.
+        verify: on a resumable problem, continue to the target the run of the configuration
+            with the best posterior mean there among those evaluated at the highest rung below
+            it, when it has not been, at most every other step (module docstring, step 4;
+            default True; ignored where runs are not continued).
         fidelity_scale: how the fidelity is normalised to ``s``, one of
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
             ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
@@ -292,6 +309,7 @@ class MultiFidelityGPStrategy(Strategy):
         recommendation: str = "evaluated",
         fidelity_scale: str = "problem",
         fidelity_levels: str = "all",
+        verify: bool = True,
         **acquisition_options: Any,
     ) -> None:
         if fidelity is None:
@@ -326,8 +344,10 @@ class MultiFidelityGPStrategy(Strategy):
         self._check_choice("design", design, DESIGNS)
         self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
         self._check_choice("fidelity_levels", fidelity_levels, FIDELITY_LEVELS)
-        if not isinstance(continuation, bool):
-            raise ValueError(f"strategy {self.name!r}: option continuation must be true or false, got {continuation!r}")
+        for option, value in (("continuation", continuation), ("verify", verify)):
+            if not isinstance(value, bool):
+                raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
+        self.verify = verify
         if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
             raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
         self.design, self.continuation, self.recommendation = design, continuation, recommendation
@@ -358,6 +378,7 @@ class MultiFidelityGPStrategy(Strategy):
         self._design: list[tuple[dict[str, Any], Any]] | None = None
         self._design_size = 0  # trials the initial design asked for (or found already told)
         self._queue: list[tuple[dict[str, Any], Any]] = []
+        self._verified_last = False
         self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
         self._last_hyperparameters: dict[str, Tensor] | None = None
         self._last_cost: LearnedCost | None = None
@@ -397,7 +418,8 @@ class MultiFidelityGPStrategy(Strategy):
             "init_fraction": self.init_fraction, "min_init": self.min_init, "min_target_init": self.min_target_init,
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
             "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
-            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, **self.acquisition.options(),
+            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "verify": self.verify,
+            **self.acquisition.options(),
         }
 
     # Cost -----------------------------------------------------------------------------------
@@ -617,7 +639,34 @@ class MultiFidelityGPStrategy(Strategy):
         if not self._ready():  # the design failed too often for a model: keep sampling cheaply
             return self.space.sample(self.rng), self.fidelity.denormalize(self._design_levels[0])
         with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
-            return self._continue_if_possible(*self._propose())
+            verification = self._verification()
+            self._verified_last = verification is not None
+            return self._continue_if_possible(*(verification or self._propose()))
+
+    def _verification(self) -> tuple[dict[str, Any], Any] | None:
+        """``(config, target)`` on a problem whose runs are continued when, among the
+        configurations evaluated at the ladder's highest rung below the target or above, the one with the best posterior mean at the target has
+        not been evaluated there (module docstring, step 4), else ``None``; never twice in a
+        row, never for a configuration with a pending trial, and only if its known cost fits
+        the budget left."""
+        if not self.verify or not self._continues or self._verified_last:
+            return None
+        model, *_ = self._surrogate()
+        deep = self.fidelity.denormalize(self._rungs[-2]) if len(self._rungs) > 1 else self.target_fidelity
+        configs = list({self._key(t.config): t.config for t, _ in self.successes() if t.fidelity >= deep}.values())
+        X = torch.as_tensor(np.array([self._encode(c, self.target_fidelity) for c in configs]), dtype=DTYPE)
+        with torch.no_grad():
+            mean = model.posterior(X.unsqueeze(1)).mean.reshape(-1)  # of -value
+        best = configs[int(torch.argmax(mean))]
+        key = self._key(best)
+        at_target = {self._key(t.config) for t, _ in self.successes(at_target=True)}
+        busy = {self._key(t.config) for t in self.pending.values()}
+        if key in at_target or key in busy:
+            return None
+        known, left = self._known_increment(best, self.target_fidelity), self.budget_left()
+        if known is not None and left is not None and known > left:
+            return None
+        return dict(best), self.target_fidelity
 
     def _continuable(self, below_target: bool = True) -> list[tuple[Trial, Observation]]:
         """The runs that may be continued: each evaluated configuration's furthest successful

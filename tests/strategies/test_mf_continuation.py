@@ -233,9 +233,35 @@ def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
         ("design", "grid", r"option design must be one of \['auto', 'ladder', 'budget-share'\], got 'grid'"),
         ("recommendation", "best", r"option recommendation must be one of \['evaluated', 'posterior', 'confident'\], got 'best'"),
         ("continuation", "yes", "option continuation must be bool, got 'yes'"),
+        ("verify", "yes", "option verify must be bool, got 'yes'"),
         ("augment_curves", -1, "option augment_curves must be an integer >= 0, got -1"),
     ],
 )
 def test_bad_options_name_the_option_and_the_allowed_values(option, value, message):
     with pytest.raises(ValueError, match=message):
         make("mf-kg", CurveProblem(), **{option: value})
+
+
+def test_verification_evaluates_the_posterior_favourite_at_the_target_every_other_step():
+    problem = CurveProblem()
+    strategy = make("mf-ei", problem, seed=0)
+    strategy.set_budget(30 * EPOCHS)
+    grid = [{"x": float(x)} for x in np.linspace(0.0, 1.0, 8)]
+    for config in grid:
+        strategy.add_observation(config, 9, problem.evaluate(config, 9))
+    strategy.add_observation({"x": 0.95}, EPOCHS, problem.evaluate({"x": 0.95}, EPOCHS))
+    strategy._design = []  # as if the design were done
+    mean, _ = strategy.predict(grid + [{"x": 0.95}])
+    favourite = (grid + [{"x": 0.95}])[int(np.argmin(mean))]
+    assert favourite != {"x": 0.95}
+    trial = strategy.ask()
+    assert trial.config == favourite and trial.fidelity == EPOCHS and trial.continues is not None  # resumed
+    strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity, resume_from=9))
+    strategy.ask()
+    assert not strategy._verified_last  # the acquisition's step
+    off = make("mf-ei", problem, seed=0, verify=False)
+    off.set_budget(30 * EPOCHS)
+    for config in grid:
+        off.add_observation(config, 9, problem.evaluate(config, 9))
+    off._design = []
+    assert off._verification() is None
