@@ -137,9 +137,12 @@ class GPEI(Strategy):
         left = self.budget_left()
         configs = [self.space.decode(row.numpy()) for row in candidates]
         best = configs[int(torch.argmax(values))]
-        if left is None or self.problem is None or self.problem.cost(best, self.target_fidelity) is None:
+        if left is None or self.problem is None:
             return best
-        fits = torch.tensor([c <= left for c in self.problem.cost_many(configs, self.target_fidelity)])
+        costs = self.problem.cost_many(configs, self.target_fidelity)
+        if any(c is None for c in costs):
+            return best
+        fits = torch.tensor([c <= left for c in costs])
         if not fits.any():  # score a wider pool
             raw = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=seed).draw(self.raw_samples, dtype=DTYPE)
             configs = [self.space.decode(row.numpy()) for row in raw]

@@ -651,13 +651,11 @@ class MultiFidelityGPStrategy(Strategy):
         the budget left."""
         if not self.verify or not self._continues or self._verified_last:
             return None
-        model, *_ = self._surrogate()
         deep = self.fidelity.denormalize(self._rungs[-2]) if len(self._rungs) > 1 else self.target_fidelity
-        configs = list({self._key(t.config): t.config for t, _ in self.successes() if t.fidelity >= deep}.values())
-        X = torch.as_tensor(np.array([self._encode(c, self.target_fidelity) for c in configs]), dtype=DTYPE)
-        with torch.no_grad():
-            mean = model.posterior(X.unsqueeze(1)).mean.reshape(-1)  # of -value
-        best = configs[int(torch.argmax(mean))]
+        deep_runs = [(t, o) for t, o in self.successes() if t.fidelity >= deep]
+        if not deep_runs:
+            return None
+        best = self._best_posterior_mean(deep_runs)
         key = self._key(best)
         at_target = {self._key(t.config) for t, _ in self.successes(at_target=True)}
         busy = {self._key(t.config) for t in self.pending.values()}
@@ -683,11 +681,16 @@ class MultiFidelityGPStrategy(Strategy):
     def _continue_if_possible(self, config: dict[str, Any], fidelity: Any) -> tuple[dict[str, Any], Any] | Continuation:
         """A :class:`Continuation` of ``config``'s furthest run when it can be continued to
         ``fidelity``, else the new evaluation ``(config, fidelity)``."""
+        run = self._run_to_continue(config, fidelity)
+        return (config, fidelity) if run is None else Continuation(run.id, fidelity)
+
+    def _run_to_continue(self, config: dict[str, Any], fidelity: Any) -> Trial | None:
+        """``config``'s continuable run below ``fidelity`` (:meth:`_continuable`), or ``None``."""
         key = self._key(config)
         for trial, _ in self._continuable():
             if self._key(trial.config) == key and trial.fidelity < fidelity:
-                return Continuation(trial.id, fidelity)
-        return config, fidelity
+                return trial
+        return None
 
     def _continuation_candidates(self, model) -> tuple[tuple[Tensor, Tensor, Tensor] | None, Tensor | None]:
         """``((configs (m, d), reached (m,), repeat_below (m,)), candidates (k, d + 1))``: every
@@ -763,11 +766,8 @@ class MultiFidelityGPStrategy(Strategy):
         advance (:meth:`Problem.increment_cost`); ``None`` otherwise."""
         if self.problem is None:
             return None
-        key, resume_from = self._key(config), None
-        for trial, _ in self._continuable():
-            if self._key(trial.config) == key and trial.fidelity < fidelity:
-                resume_from = trial.fidelity
-        return self.problem.increment_cost(config, fidelity, resume_from)
+        run = self._run_to_continue(config, fidelity)
+        return self.problem.increment_cost(config, fidelity, None if run is None else run.fidelity)
 
     # Recommend --------------------------------------------------------------------------------------
     def recommend(self) -> dict[str, Any] | None:
@@ -807,12 +807,15 @@ class MultiFidelityGPStrategy(Strategy):
     def _best_evaluated(self) -> dict[str, Any]:
         """The configuration evaluated at the target with the best posterior mean there (among
         all evaluated configurations while none reached the target)."""
+        return self._best_posterior_mean(self.successes(at_target=True) or self.successes())
+
+    def _best_posterior_mean(self, runs: list[tuple[Trial, Observation]]) -> dict[str, Any]:
+        """The configuration of ``runs`` (not empty) with the best posterior mean at the target."""
         model, *_ = self._surrogate()
-        done = self.successes(at_target=True) or self.successes()
-        configs = list({self._key(t.config): t.config for t, _ in done}.values())
+        configs = list({self._key(t.config): t.config for t, _ in runs}.values())
         X = torch.as_tensor(np.array([self._encode(c, self.target_fidelity) for c in configs]), dtype=DTYPE)
         with torch.no_grad():
-            mean = model.posterior(X.unsqueeze(1)).mean.reshape(-1)
+            mean = model.posterior(X.unsqueeze(1)).mean.reshape(-1)  # of -value
         return dict(configs[int(torch.argmax(mean))])
 
     def predict(self, configs: list[dict[str, Any]], fidelity: Any = None) -> tuple[np.ndarray, np.ndarray]:
