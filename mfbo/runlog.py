@@ -102,7 +102,10 @@ class RunFile:
 def read_run(path: str | os.PathLike) -> RunFile:
     """Parse one run file; see the module docstring for how damage is treated."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not an mfbo run log (not UTF-8 text: byte {err.start} is {err.object[err.start:err.start + 1]!r})") from None
     lines = text.split("\n")
     ends_cleanly = text.endswith("\n")
     if ends_cleanly:

@@ -33,7 +33,9 @@ normalises to ``s in [0, 1]`` with ``s = 1`` at the target fidelity (the "real" 
 per axis so that a tuple of fidelities can be added without changing the space.
 
 Every validation error is a :class:`ValueError` that names the parameter, the offending value
-and what is allowed.
+and what is allowed. Numbers are numbers: a numeric string (``"0.5"``) or a boolean is refused
+as a bound, a level or a value of a ``Float``, ``Int`` or fidelity, and a choice of a
+``Categorical`` must be a str, int, float or bool.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ __all__ = ["Hyperparameter", "Float", "Int", "Categorical", "InCondition", "Spac
 
 #: The value of every encoding column of an inactive conditional parameter.
 INACTIVE_VALUE = 0.0
+
+
+def _not_a_number(value: Any) -> bool:
+    """Text and booleans are not numbers here, though ``float()`` accepts ``"3"`` and ``True``."""
+    return isinstance(value, (str, bytes, bool, np.bool_))
+
+
+def _number(owner: str, what: str, value: Any) -> float:
+    """``float(value)`` for a real number; anything else raises ``ValueError`` naming ``what``."""
+    if _not_a_number(value):
+        raise ValueError(f"{owner}: {what} must be a number, got {value!r} ({type(value).__name__})")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {what} must be a number, got {value!r} ({type(value).__name__})") from None
 
 
 def _check_bounds(owner: str, low: float, high: float, log: bool) -> None:
@@ -90,8 +107,8 @@ class Float(Hyperparameter):
     log: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "low", float(self.low))
-        object.__setattr__(self, "high", float(self.high))
+        object.__setattr__(self, "low", _number("Float", "low", self.low))
+        object.__setattr__(self, "high", _number("Float", "high", self.high))
         _check_bounds(repr(self), self.low, self.high, self.log)
 
     def _warp(self, v: float) -> float:
@@ -99,8 +116,8 @@ class Float(Hyperparameter):
 
     def validate(self, name: str, value: Any) -> float:
         try:
-            v = float(value)
-        except (TypeError, ValueError):
+            v = _number(f"parameter {name!r}", "the value", value)
+        except ValueError:
             raise ValueError(f"parameter {name!r}: expected a number in [{self.low}, {self.high}], got {value!r}") from None
         if not (self.low <= v <= self.high):
             raise ValueError(f"parameter {name!r}: value {value!r} is outside the allowed range [{self.low}, {self.high}]")
@@ -142,7 +159,7 @@ class Int(Hyperparameter):
 
     def validate(self, name: str, value: Any) -> int:
         allowed = f"an integer in [{self.low}, {self.high}]"
-        if isinstance(value, bool):
+        if _not_a_number(value):
             raise ValueError(f"parameter {name!r}: expected {allowed}, got {value!r}")
         try:
             v = float(value)
@@ -178,6 +195,9 @@ class Categorical(Hyperparameter):
         choices = tuple(self.choices) if not isinstance(self.choices, str) else (self.choices,)
         if len(choices) < 1:
             raise ValueError("Categorical: choices must not be empty")
+        for choice in choices:
+            if not isinstance(choice, (str, int, float, bool, np.str_, np.integer, np.floating, np.bool_)):
+                raise ValueError(f"Categorical: each choice must be a str, int, float or bool, got {choice!r} ({type(choice).__name__})")
         if len(set(choices)) != len(choices):
             raise ValueError(f"Categorical: choices must be distinct, got {list(choices)!r}")
         object.__setattr__(self, "choices", choices)
@@ -510,7 +530,7 @@ class Fidelity:
         self.name = name
         self.log = bool(log)
         if levels is not None:
-            lv = [float(x) for x in levels]
+            lv = [_number(f"fidelity {name!r}", "each level", x) for x in levels]
             if len(lv) < 2:
                 raise ValueError(f"fidelity {name!r}: levels needs at least two values, got {list(levels)!r}")
             if any(b <= a for a, b in zip(lv, lv[1:])):
@@ -525,7 +545,7 @@ class Fidelity:
                 raise ValueError(f"fidelity {name!r}: give low and high, or levels")
             self.levels = None
         self.integer = bool(integer)
-        low, high = float(low), float(high)
+        low, high = _number(f"fidelity {name!r}", "low", low), _number(f"fidelity {name!r}", "high", high)
         _check_bounds(f"fidelity {name!r}", low, high, self.log)
         if self.integer and (low != round(low) or high != round(high)):
             raise ValueError(f"fidelity {name!r}: an integer fidelity needs integer bounds, got low={low}, high={high}")
@@ -550,6 +570,8 @@ class Fidelity:
     def validate(self, value: Any, what: str = "value") -> float:
         """Return ``value`` in canonical type, or raise ``ValueError`` naming the fidelity."""
         try:
+            if _not_a_number(value):
+                raise ValueError
             v = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"fidelity {self.name!r}: {what} must be a number, got {value!r}") from None

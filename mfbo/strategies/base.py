@@ -60,6 +60,8 @@ class Strategy:
         self.space = space
         self.fidelity = fidelity
         self.problem = problem
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"strategy {self.name!r}: seed must be an integer >= 0, got {seed!r}")
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.pending: dict[int, Trial] = {}

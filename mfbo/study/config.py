@@ -95,6 +95,8 @@ PROBLEM_KEYS = ("name", "label", "options", "target_cost")
 STRATEGY_KEYS = ("name", "label", "options")
 BUDGET_KEYS = ("cost", "target_evaluations")
 IF_UNAVAILABLE = ("error", "skip")
+#: The most seeds a study may have (``seeds = N``).
+MAX_SEEDS = 10_000
 
 
 class StudyConfigError(ValueError):
@@ -284,8 +286,8 @@ class _Parser:
     def seeds(self, data: Mapping[str, Any]) -> list[int]:
         value = data.get("seeds", 1)
         if _is_int(value):
-            if value < 1:
-                self.error("seeds", f"a number of seeds must be >= 1, got {value}")
+            if not 1 <= value <= MAX_SEEDS:
+                self.error("seeds", f"a number of seeds must be in [1, {MAX_SEEDS}], got {value}")
                 return []
             return list(range(value))
         if isinstance(value, list) and value:
@@ -334,6 +336,26 @@ class _Parser:
             self.error(f"{key}.options", f"must be a table of options, got {_type_name(options)} {options!r}")
             return {}
         return dict(options)
+
+    def distinct_file_names(self, problems: list[ProblemEntry], strategies: list[StrategyEntry]) -> None:
+        """Two (problem, strategy) cells whose labels give one log file name (``rs/a`` and
+        ``rs_a``: see :func:`mfbo.cli.safe_name`) are an error naming both labels."""
+        seen: dict[str, tuple[ProblemEntry, StrategyEntry]] = {}
+        reported: set[tuple[str, ...]] = set()
+        for pe in problems:
+            for se in strategies:
+                name = run_file_name(pe.label, se.label, 0)
+                if name not in seen:
+                    seen[name] = (pe, se)
+                    continue
+                other_p, other_s = seen[name]
+                where = f"{se.key}.label" if other_p is pe else f"{pe.key}.label"
+                labels = (other_s.label, se.label) if other_p is pe else (other_p.label, pe.label)
+                if (where, *labels) in reported:
+                    continue
+                reported.add((where, *labels))
+                self.error(where, f"labels {labels[0]!r} and {labels[1]!r} give the same log file name {name.replace('seed0', 'seed<k>')!r} "
+                                  "(characters other than letters, digits, '_', '.', '-' become '_'); rename one of them")
 
     # problems -------------------------------------------------------------------------------------
     def problems(self, data: Mapping[str, Any]) -> list[tuple[ProblemEntry, Problem | None]]:
@@ -434,16 +456,19 @@ class _Parser:
         return out
 
     def strategy_options(self, name: str, options: dict[str, Any], key: str, built: list[tuple[ProblemEntry, Problem]], seed: int) -> bool:
+        """Report every unknown option and every bad value of a known one (each at its key), then
+        try all options together on every problem; ``True`` when all is well."""
         allowed = strategy_registry.option_names(name)
         ok = True
         for option in options:
             if option not in allowed:
                 self.error(f"{key}.options.{option}", f"unknown option of strategy {name!r}; allowed options: {', '.join(allowed) or '(none)'}")
                 ok = False
-        if not ok or not built:
+        if not built:
             return ok
         first = built[0][1]
-        for option, value in options.items():  # one at a time, so that a bad value names its key
+        known = {option: value for option, value in options.items() if option in allowed}
+        for option, value in known.items():  # one at a time, so that a bad value names its key
             try:
                 strategy_registry.make(name, first, seed=seed, **{option: value})
             except ValueError as err:
@@ -502,6 +527,7 @@ def parse_study(data: Mapping[str, Any], source: str = "<study>", default_name: 
                 p.error(entry.key, f"problem {entry.name!r} does not know its cost before evaluating, so budget.target_evaluations cannot be converted to cost units; set {entry.key}.target_cost (the cost of one target-fidelity evaluation) or use budget.cost")
                 continue
             budgets[entry.label] = budget_spec["target_evaluations"] * cost
+    p.distinct_file_names([e for e, _ in problems], strategies)
     if p.errors:
         raise StudyConfigError(source, p.errors)
 
