@@ -11,8 +11,9 @@
     mfbo record PROBLEM --configs N --out TABLE.npz [--fidelities F ...] [--seed S] [--problem-option key=value ...]
     mfbo plot STUDY_DIR [--out FIGDIR] [--stat median|mean] [--alpha A] [--target R]   (see mfbo.analysis.report)
 
-User mistakes (an unknown name, a bad option, a negative budget, a missing file) end with one
-``mfbo: error: ...`` line on stderr and exit status 2, never a traceback.
+User mistakes (an unknown name, a bad option, a negative budget, a missing file, an output
+folder that cannot be written) end with one ``mfbo: error: ...`` line on stderr and exit status
+2, never a traceback. Commands that write check their output folder before any work.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import re
 import sys
+import tempfile
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import problems, strategies
-from .loop import StrategyError, minimize
+from .loop import ProblemError, StrategyError, minimize
 from .runlog import read_run
 
 EXIT_USAGE = 2
@@ -50,6 +52,19 @@ def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key] = raw
     return options
+
+
+def writable_dir(path: str | Path, flag: str) -> Path:
+    """``path`` as a directory this process can write to (created if missing), checked before any
+    work is done; otherwise a :class:`CLIError` naming ``flag`` and the reason."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise CLIError(f"cannot write to {flag} {path}: {err.strerror or err}") from None
+    return path
 
 
 def _fmt(value: Any, spec: str = ".6g") -> str:
@@ -77,9 +92,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def safe_name(text: str) -> str:
+    """``text`` for a file name: every run of characters other than letters, digits, ``_``,
+    ``.`` and ``-`` becomes one ``_`` (so ``rs/a`` and ``rs_a`` give the same name)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
 def run_file_name(problem: str, strategy: str, seed: int) -> str:
-    safe = lambda s: re.sub(r"[^A-Za-z0-9_.-]+", "_", s)  # noqa: E731
-    return f"{safe(problem)}__{safe(strategy)}__seed{seed}.jsonl"
+    return f"{safe_name(problem)}__{safe_name(strategy)}__seed{seed}.jsonl"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -93,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem_options = parse_options(args.problem_option, "--problem-option")
     problem = problems.get(args.problem, **problem_options)
     strategy = strategies.make(args.strategy, problem, seed=args.seed, **options)
-    path = Path(args.out) / run_file_name(args.problem, args.strategy, args.seed)
+    path = writable_dir(args.out, "--out") / run_file_name(args.problem, args.strategy, args.seed)
     result = minimize(
         problem, strategy, args.budget, log_path=path, progress=not args.quiet,
         max_trials=args.max_trials,
@@ -160,6 +180,7 @@ def configuration_progress(command: str, quiet: bool) -> Callable[[int, int], No
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import calibrate
 
+    writable_dir(args.out, "--out")
     report_progress = configuration_progress("calibrate", args.quiet)
     report = calibrate(
         args.problem, args.configs, args.levels, seed=args.seed, top_fractions=args.top,
@@ -180,6 +201,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     report_progress = configuration_progress("record", args.quiet)
 
+    writable_dir(Path(args.out).parent, "the folder of --out")
     path = record_table(
         args.problem, args.out, args.configs, args.fidelities, seed=args.seed,
         problem_options=parse_options(args.problem_option, "--problem-option"), progress=report_progress,
@@ -198,7 +220,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise CLIError(f"no such study directory: {study}")
     from .analysis import write_report
 
-    out = Path(args.out) if args.out is not None else study / "figures"
+    out = writable_dir(args.out if args.out is not None else study / "figures", "--out" if args.out is not None else "the figures folder")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = write_report(study, out, metric=args.metric, stat=args.stat, alpha=args.alpha, blocks=args.blocks,
@@ -290,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     except StrategyError as err:
         print(f"mfbo: error: {err} (the log keeps the trials completed before it)", file=sys.stderr)
         return 1
+    except ProblemError as err:
+        print(f"mfbo: error: {err} (the run stopped; its log is complete up to here)", file=sys.stderr)
+        return 1
+    except OSError as err:  # a full disk, a folder that became read-only: no traceback
+        print(f"mfbo: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("mfbo: interrupted (the log keeps every completed trial)", file=sys.stderr)
         return 130

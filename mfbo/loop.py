@@ -59,8 +59,18 @@ in a file) maps trial ids to finished evaluations. Each asked trial found in it 
 observation instead of a new evaluation, and each new evaluation is stored in it before the
 strategy is told. Since the strategy asks the same trials under the same seed, re-running an
 interrupted run with its cache reproduces the uninterrupted log (apart from
-:data:`TIMING_FIELDS`) without paying again for any evaluation it had finished. A cached trial
-whose configuration, fidelity or continuation differs from the replayed ask raises ``ValueError``.
+:data:`TIMING_FIELDS`) without paying again for any evaluation it had finished. The cache decides what matches an ask
+(:class:`mfbo.study.EvaluationCache`: the same trial, else the same configuration, fidelity and
+resume point). Torch's thread count can change the last digits of a GP's numbers, so the header
+records it (``environment.torch_threads``) and a study resumes a run with the count it started
+with.
+
+Problem errors
+--------------
+A problem's known cost (:meth:`Problem.cost`, a ``cost=`` callable) that raises or is not a
+finite number >= 0, and a ``target_value`` that raises, are mistakes in the problem rather than
+failed evaluations: the run stops with :class:`ProblemError` naming the callable, before the
+trial is evaluated, and the log gets its footer (``stop_reason = "problem error"``, ``error``).
 """
 
 from __future__ import annotations
@@ -84,7 +94,7 @@ from .simulator import Job, SimulatedWorkers
 from .strategies.base import Strategy
 from .trial import Observation, Trial
 
-__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES"]
+__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "ProblemError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES"]
 
 #: Trial-record fields that hold measured times; everything else is determined by spec and seed.
 TIMING_FIELDS = ("eval_time", "overhead", "recommend_time")
@@ -93,21 +103,26 @@ TIMING_FIELDS = ("eval_time", "overhead", "recommend_time")
 STOP_RULES = ("cost", "wall_clock")
 
 #: Header keys that :func:`minimize` writes itself (``log_header`` may not replace them).
-_HEADER_KEYS = ("type", "format", "spec", "execution", "problem", "versions", "started")
+_HEADER_KEYS = ("type", "format", "spec", "execution", "problem", "versions", "environment", "started")
 
 
 class StrategyError(RuntimeError):
     """A strategy raised inside ask, tell or recommend; the run cannot continue."""
 
 
+class ProblemError(RuntimeError):
+    """A problem's cost or target value could not be computed (module docstring, "Problem
+    errors"); the run stops, and its log is complete."""
+
+
 class EvaluationCache(Protocol):
     """Finished evaluations of one run, keyed by trial id (see "Replaying a run" above)."""
 
-    def lookup(self, trial: Trial) -> tuple[Observation, float] | None:
-        """``(observation, eval_time)`` of ``trial`` if it was evaluated before, else ``None``;
-        raises ``ValueError`` if the cached trial differs from ``trial``."""
+    def lookup(self, trial: Trial, resume_from: Any = None) -> tuple[Observation, float] | None:
+        """``(observation, eval_time)`` of ``trial`` (resumed from fidelity ``resume_from``) if it
+        was evaluated before, else ``None``."""
 
-    def store(self, trial: Trial, observation: Observation, eval_time: float) -> None:
+    def store(self, trial: Trial, observation: Observation, eval_time: float, resume_from: Any = None) -> None:
         """Keep a new evaluation (durably: it must survive the process being killed)."""
 
 
@@ -189,6 +204,13 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+def _environment() -> dict[str, Any]:
+    """What can change a run's numbers without changing its spec: torch's thread count."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads()}
 
 
 def _now() -> str:
@@ -299,7 +321,7 @@ def minimize(
     strategy.set_budget(budget, stop)
     header = {
         "spec": spec, "execution": {"workers": workers, "stop": stop}, "problem": problem.to_dict(),
-        "versions": _versions(), "started": _now(), **(log_header or {}),
+        "versions": _versions(), "environment": _environment(), "started": _now(), **(log_header or {}),
     }
     writer = None if log_path is None else RunLogWriter(log_path, header)
     bar = ProgressBar(budget) if progress else None
@@ -312,6 +334,9 @@ def minimize(
     try:
         run.execute()
         completed = True
+    except ProblemError as err:  # the run cannot go on: its log is complete and says why
+        run.stop_reason, run.error, completed = "problem error", str(err), True
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -361,6 +386,7 @@ class _Run:
         self.best_value: float | None = None
         self.consecutive_failures = 0
         self.stop_reason: str | None = None
+        self.error: str | None = None  # why a problem error stopped the run
         self.tolerance = 1e-9 * budget  # float round-off: 30 trials of cost 1.0 fit a budget of 30
         self.started = time.perf_counter()
         self.fidelities: dict[int, Any] = {}  # trial id -> fidelity reached, for continuations
@@ -387,7 +413,7 @@ class _Run:
                 return
             trial, ask_time = self.call_strategy("ask", self.strategy.ask)
             resume_from = _resume_point(trial, self.fidelities)
-            known_cost = self.problem.increment_cost(trial.config, trial.fidelity, resume_from)
+            known_cost = self.known_cost(trial, resume_from)
             self.stop_reason = self.reason_not_to_start(known_cost)
             if self.stop_reason is not None:
                 return
@@ -396,6 +422,23 @@ class _Run:
             self.committed += obs.cost
             self.n_started += 1
             self.pool.start(trial.id, obs.cost, _Started(trial, obs, eval_time, ask_time))
+
+    def problem_call(self, what: str, fn: Callable[[], Any], about: str) -> Any:
+        """``fn()``, a call of the problem's ``what``; raising ends the run with a
+        :class:`ProblemError` that names the problem, ``what`` and ``about`` (module docstring)."""
+        try:
+            return fn()
+        except Exception as err:
+            raise ProblemError(f"problem {self.problem.name!r}: {what} failed for {about}: {type(err).__name__}: {err}") from err
+
+    def known_cost(self, trial: Trial, resume_from: Any) -> float | None:
+        """The problem's cost of ``trial`` before evaluating it (None: not known); one that raises
+        or is not a finite number >= 0 is a :class:`ProblemError`."""
+        about = f"trial {trial.id} at fidelity {trial.fidelity!r}"
+        cost = self.problem_call("cost", lambda: self.problem.increment_cost(trial.config, trial.fidelity, resume_from), about)
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0):
+            raise ProblemError(f"problem {self.problem.name!r}: cost must be a finite number >= 0, got {cost!r} for {about}")
+        return cost
 
     def reason_not_to_ask(self) -> str | None:
         """Why no further trial may start, before asking for one (None: ask)."""
@@ -431,13 +474,13 @@ class _Run:
     def evaluate(self, trial: Trial, known_cost: float | None, resume_from: Any) -> tuple[Observation, float]:
         """The trial's observation and evaluation seconds, replayed from the cache if it has them."""
         cache = self.evaluation_cache
-        cached = None if cache is None else cache.lookup(trial)
+        cached = None if cache is None else cache.lookup(trial, resume_from)
         if cached is not None:
             self.replayed += 1
             return cached
         obs, eval_time = _evaluate(self.problem, trial, known_cost, resume_from)
         if cache is not None:
-            cache.store(trial, obs, eval_time)
+            cache.store(trial, obs, eval_time, resume_from)
         return obs, eval_time
 
     # Completing a trial --------------------------------------------------------------------------
@@ -485,7 +528,7 @@ class _Run:
         target value is asked of the problem once)."""
         key = json.dumps(config, sort_keys=True, default=str)
         if key not in self.target_values:
-            self.target_values[key] = self.problem.target_value(config)
+            self.target_values[key] = self.problem_call("target_value", lambda: self.problem.target_value(config), f"configuration {config}")
         value = self.target_values[key]
         regret = None if value is None or self.problem.optimum is None else value - self.problem.optimum
         return {"config": config, "rec_value": value, "regret": regret}
@@ -517,6 +560,7 @@ class _Run:
             "wall_clock": self.pool.now,
             "wall_time": time.perf_counter() - self.started,
             "finished": _now(),
+            **({"error": self.error} if self.error is not None else {}),
         }
 
     def result(self, spec: dict[str, Any], log_path: Path | None) -> Result:

@@ -152,6 +152,10 @@ class Problem:
         return FunctionProblem(fn, space, fidelity, cost=cost, optimum=optimum, name=name, target_value=target_value)
 
 
+def _callable_name(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
 class FunctionProblem(Problem):
     """A problem defined by a Python function.
 
@@ -200,14 +204,27 @@ class FunctionProblem(Problem):
         known = self.cost(config, fidelity)
         return Observation(value=float(out), cost=elapsed if known is None else known)
 
+    def _call_user(self, role: str, fn: Callable[..., Any], arg: Any) -> float:
+        """``float(fn(arg))``; an exception names the callable (``role``, e.g. ``cost=``)."""
+        try:
+            return float(fn(arg))
+        except Exception as err:
+            raise ValueError(f"the {role} callable {_callable_name(fn)} raised {type(err).__name__}: {err}") from err
+
     def cost(self, config: Mapping[str, Any], fidelity: Any = None) -> float | None:
+        """``cost(fidelity)`` of the ``cost=`` callable; raises ``ValueError`` naming it when it
+        raises or returns anything but a finite number >= 0."""
         if self._cost_fn is None:
             return None
-        return float(self._cost_fn(self.target_fidelity if fidelity is None else fidelity))
+        fidelity = self.target_fidelity if fidelity is None else fidelity
+        value = self._call_user("cost=", self._cost_fn, fidelity)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"the cost= callable {_callable_name(self._cost_fn)} returned {value!r} at fidelity {fidelity!r}; it must return a finite number >= 0")
+        return value
 
     def target_value(self, config: Mapping[str, Any]) -> float | None:
         if self._target_value_fn is not None:
-            return float(self._target_value_fn(self.space.validate(config)))
+            return self._call_user("target_value=", self._target_value_fn, self.space.validate(config))
         return None
 
     def to_dict(self) -> dict[str, Any]:

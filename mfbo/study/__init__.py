@@ -13,6 +13,8 @@ or ``mfbo study run experiments/smoke.toml`` and ``mfbo study status experiments
 - :mod:`mfbo.study.execute`: executors (in-process, processes, Dask) and the progress display.
 - :mod:`mfbo.study.resume`: run states, the refusal to mix specs, and the evaluation cache that
   makes a restarted run reproduce the uninterrupted one without paying twice.
+- :mod:`mfbo.study.lock`: the per-run lock that lets several processes (or machines sharing the
+  output directory) run one study together, each taking the runs nobody holds.
 
 Every run writes ``<output>/<problem>__<label>__seed<k>.jsonl``, the trial log of
 :func:`mfbo.minimize` (read it with :func:`mfbo.load_runs`), whose header adds a ``study`` block
@@ -22,10 +24,10 @@ within a run (``workers`` in the file) run on the simulated clock of :mod:`mfbo.
 
 from .config import RunSpec, Study, StudyConfigError, load_study, parse_study, target_cost
 from .execute import RunOutcome, StudyReport, execute_run, run_study
-from .resume import EvaluationCache, RunState, SpecMismatchError, check_specs, study_states
+from .resume import DamagedRunError, EvaluationCache, RunState, SpecMismatchError, check_specs, study_states
 
 __all__ = [
     "load_study", "parse_study", "Study", "RunSpec", "StudyConfigError", "target_cost",
     "run_study", "execute_run", "RunOutcome", "StudyReport",
-    "study_states", "check_specs", "RunState", "SpecMismatchError", "EvaluationCache",
+    "study_states", "check_specs", "RunState", "SpecMismatchError", "DamagedRunError", "EvaluationCache",
 ]

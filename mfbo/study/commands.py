@@ -5,9 +5,12 @@
 
 ``run`` executes every run that is not complete (see :mod:`mfbo.study.execute`) and exits 0
 when all succeeded, 1 when some failed (their logs stay and the next ``run`` resumes them), and
-2 for a mistake in the file or a directory holding results of another spec. A study whose
+2 for a mistake in the file or a directory holding results of another spec. Runs that another
+live process holds (``mfbo study run`` started twice, or on several machines sharing the output
+directory) are left to it and listed, without failing. A study whose
 strategies or problems are not available here (``if_unavailable = "skip"``) is skipped with a
-note naming what is missing, and exits 0. ``status`` lists the done, partial and missing runs.
+note naming what is missing, and exits 0. ``status`` lists the done, partial and missing runs,
+and which process is running a run now (its lock).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 from .config import Study, load_study
 from .execute import run_study, unavailable_note
+from .lock import describe_owner, lock_owner, lock_path, owner_alive
 from .resume import study_states
 
 __all__ = ["add_study_commands"]
@@ -46,6 +50,9 @@ def cmd_study_run(args: argparse.Namespace) -> int:
         print(unavailable_note(study))
         return 0
     print(_describe(study), flush=True)
+    from ..cli import writable_dir  # imported late: the CLI imports this module
+
+    writable_dir(study.output, "the output directory")
     try:
         report = run_study(study, workers=args.workers, scheduler=args.scheduler, threads=args.threads, progress=not args.quiet)
     except ImportError as err:  # dask missing: one line with the extra to install
@@ -57,11 +64,21 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     resumed = [o for o in report.outcomes if o.replayed]
     print(f"{len(report.outcomes)} runs in {report.seconds:.1f} s: {counts['done']} done, {counts['failed']} failed"
           + (f", {counts['skipped']} found complete" if counts["skipped"] else "")
+          + (f", {counts['held']} held by other processes" if counts["held"] else "")
           + (f"; {report.already_done} were complete before" if report.already_done else "")
           + (f"; {len(resumed)} resumed ({sum(o.replayed for o in resumed)} evaluations from their caches)" if resumed else ""))
+    if report.caches_removed:
+        print(f"removed {report.caches_removed} evaluation cache(s) left next to complete runs")
     for outcome in report.outcomes:
         for warning in outcome.warnings:
             print(f"warning   {outcome.title}: {warning}")
+        for note in outcome.notes:
+            print(f"note      {outcome.title}: {note}")
+    for outcome in report.held:
+        print(f"running   {outcome.title}: {outcome.error}; another process is running it")
+    if report.held:
+        print("(runs held by another process are theirs to finish: `mfbo study status` shows them; if that process is "
+              "gone on another machine, delete the .lock file named by `mfbo study status`)")
     for outcome in report.failed:
         print(f"FAILED    {outcome.title}: {outcome.error}")
     if report.failed:
@@ -80,10 +97,13 @@ def cmd_study_status(args: argparse.Namespace) -> int:
     width = max(len(s.run.file_name) for s in states)
     print(f"{'run':<{width}}  {'state':<8}  {'trials':>6}  {'cached':>6}")
     for s in states:
-        state = "CONFLICT" if s.conflict else s.state
+        owner = lock_owner(lock_path(s.path))
+        running = owner is not None and owner_alive(owner) and s.state != "done"
+        state = "CONFLICT" if s.conflict else "running" if running else s.state
         cached = str(s.n_cached) if s.n_cached else "-"
         trials = str(s.n_trials) if s.path.exists() else "-"
-        print(f"{s.run.file_name:<{width}}  {state:<8}  {trials:>6}  {cached:>6}" + (f"  {s.conflict}" if s.conflict else ""))
+        why = s.conflict or (f"{describe_owner(owner)}; lock {lock_path(s.path).name}" if running else "")
+        print(f"{s.run.file_name:<{width}}  {state:<8}  {trials:>6}  {cached:>6}" + (f"  {why}" if why else ""))
     counts = Counter(s.state for s in states if not s.conflict)
     conflicts = sum(bool(s.conflict) for s in states)
     print(f"{len(states)} runs: {counts['done']} done, {counts['partial']} partial, {counts['missing']} missing"

@@ -16,8 +16,18 @@ write:
   see the output directory at the same path (a shared file system); it is passed as an
   absolute path.
 
+Each run is executed under its lock (:mod:`mfbo.study.lock`): several ``mfbo study run``
+processes on one study, on one machine or on several sharing the output directory, split the
+runs between them; a run another live process holds is reported ``"held"``, not run twice. A
+complete run's leftover evaluation cache (a kill between the footer and its deletion) is deleted.
+The local pool is handed at most ``N`` runs at a time, so after Ctrl-C no queued run starts, and
+a pool process that dies is replaced by a fresh pool that resumes the runs it had. On Dask,
+Ctrl-C cancels the submitted tasks; one that is already running on a worker cannot be stopped
+from here, but it keeps its run's lock, so starting the study again does not double it.
+
 ``threads``, when given, is torch's thread count inside each run (set around the run and
-restored afterwards). Warnings raised inside a run are collected into its :class:`RunOutcome`
+restored afterwards). A resumed run uses the thread count it started with instead (recorded
+in its cache), since the count can change a GP's last digits and so the replayed trials. Warnings raised inside a run are collected into its :class:`RunOutcome`
 rather than printed, so they do not break the progress display; ``mfbo study run`` lists them
 at the end. (Collecting warnings is not thread-safe: give a threaded Dask worker one thread.)
 
@@ -32,7 +42,8 @@ import multiprocessing
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,19 +51,24 @@ from typing import Any, TextIO
 from ..loop import minimize
 from ..progress import ProgressBar
 from .config import RunSpec, Study
-from .resume import EvaluationCache, cache_path, check_specs, run_state
+from .lock import RunLock, describe_owner
+from .resume import EvaluationCache, RunState, cache_path, check_specs, remove_leftover_caches, run_state
 
 __all__ = ["RunOutcome", "StudyReport", "execute_run", "run_study", "connect_dask"]
 
 #: Distinct warning texts kept per run.
 MAX_WARNINGS = 5
 POLL_SECONDS = 0.25
+#: How often a run may be in a pool whose process died before it is reported failed.
+MAX_POOL_DEATHS = 2
 
 
 @dataclass
 class RunOutcome:
-    """What happened to one run: ``status`` is ``"done"``, ``"failed"`` or ``"skipped"`` (found
-    complete when its worker got to it)."""
+    """What happened to one run: ``status`` is ``"done"``, ``"failed"``, ``"skipped"`` (found
+    complete when its worker got to it) or ``"held"`` (another live process holds its lock and is
+    running it: ``error`` names that process). ``notes`` say how a resume went (the thread
+    count it used, evaluations kept after a diverged replay)."""
 
     file_name: str
     title: str
@@ -62,6 +78,7 @@ class RunOutcome:
     replayed: int = 0  # evaluations taken from the cache of an interrupted attempt
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,10 +90,15 @@ class StudyReport:
     already_done: int = 0  # runs found complete before starting
     seconds: float = 0.0
     note: str | None = None
+    caches_removed: int = 0  # leftover caches of complete runs, deleted
 
     @property
     def failed(self) -> list[RunOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def held(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status == "held"]
 
     @property
     def ok(self) -> bool:
@@ -90,44 +112,78 @@ def _study_header(run: RunSpec, study_name: str) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch's thread count set to ``threads`` inside the block (``None``: left alone)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _resume_threads(state: RunState, threads: int | None, outcome: RunOutcome) -> int | None:
+    """The torch thread count to run with: the one a resumed run started with (recorded in its
+    cache), so the replay asks the same trials; a note says so when it overrides ``threads``."""
+    if state.threads is None or not state.n_cached:
+        return threads
+    import torch
+
+    wanted = torch.get_num_threads() if threads is None else threads
+    if wanted != state.threads:
+        outcome.notes.append(f"resumed with {state.threads} torch thread(s), as the run started (not {wanted}), so the replay asks the same trials")
+    return state.threads
+
+
 def execute_run(run: RunSpec, output: str | Path, study_name: str = "", threads: int | None = None) -> RunOutcome:
-    """Run (or resume) one run of a study and write its log under ``output``; never raises for
-    a failure of the run itself, which is reported in the outcome."""
+    """Run (or resume) one run of a study and write its log under ``output``, holding the run's
+    lock (:mod:`mfbo.study.lock`) throughout; never raises for a failure of the run itself,
+    which is reported in the outcome. A run whose lock a live process holds is not touched."""
     start = time.perf_counter()
     outcome = RunOutcome(file_name=run.file_name, title=run.title, status="failed")
-    previous_threads = None
+    lock = RunLock(Path(output) / run.file_name)
     try:
+        if not lock.acquire():
+            outcome.status, outcome.error = "held", f"held by {describe_owner(lock.owner or {})}"
+            return outcome
         state = run_state(run, output)
         if state.conflict:
             raise ValueError(state.conflict)
         if state.state == "done":
+            cache_path(state.path).unlink(missing_ok=True)  # a leftover of a kill after the footer
             outcome.status, outcome.n_trials = "skipped", state.n_trials
             return outcome
-        if threads is not None:
-            import torch
-
-            previous_threads = torch.get_num_threads()
-            torch.set_num_threads(threads)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("default")
-            with EvaluationCache(cache_path(state.path), run.spec_hash) as cache:
-                result = minimize(
-                    run.problem, run.strategy, run.budget, seed=run.seed, problem_options=run.problem_options,
-                    strategy_options=run.options, log_path=state.path, workers=run.workers, stop=run.stop, evaluation_cache=cache,
-                    log_header={"study": _study_header(run, study_name)},
-                )
-            cache.path.unlink()  # the complete log holds everything the cache had
-        outcome.status, outcome.n_trials, outcome.replayed = "done", len(result.trials), result.replayed
-        outcome.warnings = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))[:MAX_WARNINGS]
+        _run_logged(run, state, study_name, _resume_threads(state, threads, outcome), outcome)
     except Exception as err:  # one failed run must not stop the study
         outcome.error = f"{type(err).__name__}: {err}"
     finally:
-        if previous_threads is not None:
-            import torch
-
-            torch.set_num_threads(previous_threads)
+        lock.release()
         outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | None, outcome: RunOutcome) -> None:
+    """:func:`mfbo.minimize` of ``run`` with its evaluation cache; fills ``outcome``."""
+    with _torch_threads(threads), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        import torch
+
+        with EvaluationCache(cache_path(state.path), run.spec_hash, threads=torch.get_num_threads()) as cache:
+            result = minimize(
+                run.problem, run.strategy, run.budget, seed=run.seed, problem_options=run.problem_options,
+                strategy_options=run.options, log_path=state.path, workers=run.workers, stop=run.stop, evaluation_cache=cache,
+                log_header={"study": _study_header(run, study_name)},
+            )
+        kept = cache.finish()  # the complete log holds everything the cache had
+    outcome.notes += [kept] if kept else []
+    outcome.status, outcome.n_trials, outcome.replayed = "done", len(result.trials), result.replayed
+    outcome.warnings = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))[:MAX_WARNINGS]
 
 
 class _Tracker:
@@ -143,8 +199,10 @@ class _Tracker:
     def status(self) -> str:
         done = sum(o.status in ("done", "skipped") for o in self.outcomes)
         failed = sum(o.status == "failed" for o in self.outcomes)
+        held = sum(o.status == "held" for o in self.outcomes)
         skipped = f"  ({self.already_done} complete before)" if self.already_done else ""
-        return f"done {done}  running {self.running}  failed {failed}  waiting {self.total - len(self.outcomes) - self.running}{skipped}"
+        elsewhere = f"  held elsewhere {held}" if held else ""
+        return f"done {done}  running {self.running}  failed {failed}{elsewhere}  waiting {self.total - len(self.outcomes) - self.running}{skipped}"
 
     def show(self, force: bool = False) -> None:
         if self.bar is not None:
@@ -181,8 +239,8 @@ def _drain(futures: dict[Any, RunSpec], tracker: _Tracker, count_running: Callab
             run = futures[future]
             try:
                 outcome = future.result()
-            except Exception as err:  # the worker itself died (a killed process, a lost Dask worker)
-                outcome = RunOutcome(file_name=run.file_name, title=run.title, status="failed", error=f"worker lost: {type(err).__name__}: {err}")
+            except Exception as err:  # the worker itself died (a lost Dask worker)
+                outcome = _lost(run, err)
             tracker.finished(outcome)
         if not done:
             tracker.show()
@@ -190,14 +248,53 @@ def _drain(futures: dict[Any, RunSpec], tracker: _Tracker, count_running: Callab
 
 
 def _run_processes(runs: list[RunSpec], output: Path, study_name: str, threads: int | None, workers: int, tracker: _Tracker) -> None:
+    """Run ``runs`` in a pool of ``workers`` processes. A pool process that dies (killed, out of
+    memory) breaks the pool: a fresh pool takes the runs that were in it, which resume from their
+    caches, up to :data:`MAX_POOL_DEATHS` times per run before the run is reported failed."""
+    deaths: dict[str, int] = {}
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    while runs:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
         try:
-            futures = {pool.submit(execute_run, run, output, study_name, threads): run for run in runs}
-            _drain(futures, tracker, lambda pending: sum(f.running() for f in pending))
-        except BaseException:
+            runs = _feed_pool(pool, runs, (output, study_name, threads), workers, tracker, deaths)
+        except BaseException:  # Ctrl-C: no queued run is left to start (see _feed_pool)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+        pool.shutdown(wait=True)
+
+
+def _feed_pool(pool: Any, runs: list[RunSpec], args: tuple, workers: int, tracker: _Tracker, deaths: dict[str, int]) -> list[RunSpec]:
+    """Hand ``runs`` to ``pool``, never more at once than it has processes, so that nothing
+    waits in its queue to start after an interrupt; returns the runs to give a fresh pool when a
+    pool process died, else ``[]``."""
+    waiting, running, retry = list(runs), {}, []
+    while waiting or running:
+        while waiting and len(running) < workers and not retry:
+            run = waiting.pop(0)
+            running[pool.submit(execute_run, run, *args)] = run
+        done, _ = concurrent.futures.wait(running, timeout=POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            run = running.pop(future)
+            try:
+                tracker.finished(future.result())
+            except concurrent.futures.process.BrokenProcessPool as err:
+                deaths[run.file_name] = deaths.get(run.file_name, 0) + 1
+                if deaths[run.file_name] <= MAX_POOL_DEATHS:
+                    retry.append(run)
+                else:
+                    tracker.finished(_lost(run, err))
+            except Exception as err:
+                tracker.finished(_lost(run, err))
+        tracker.running = len(running)
+        tracker.show()
+        if retry and not running:
+            return retry + waiting
+    return []
+
+
+def _lost(run: RunSpec, err: BaseException) -> RunOutcome:
+    """The outcome of a run whose worker died (a killed process, a lost Dask worker)."""
+    return RunOutcome(file_name=run.file_name, title=run.title, status="failed", error=f"worker lost: {type(err).__name__}: {err}")
 
 
 def connect_dask(address: str):
@@ -273,6 +370,7 @@ def run_study(
     if not study.available:
         return StudyReport(study=study, note=unavailable_note(study))
     states = check_specs(study)
+    removed = remove_leftover_caches(states)
     todo = [s.run for s in states if s.state != "done"]
     tracker = _Tracker(len(todo), len(states) - len(todo), progress, stream if stream is not None else sys.stderr)
     output = study.output.resolve()
@@ -292,4 +390,5 @@ def run_study(
         tracker.close()
         if own_client is not None:
             own_client.close()
-    return StudyReport(study=study, outcomes=tracker.outcomes, already_done=tracker.already_done, seconds=time.perf_counter() - started)
+    return StudyReport(study=study, outcomes=tracker.outcomes, already_done=tracker.already_done,
+                       seconds=time.perf_counter() - started, caches_removed=removed)
