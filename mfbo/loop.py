@@ -69,8 +69,13 @@ Problem errors
 --------------
 A problem's known cost (:meth:`Problem.cost`, a ``cost=`` callable) that raises or is not a
 finite number >= 0, and a ``target_value`` that raises, are mistakes in the problem rather than
-failed evaluations: the run stops with :class:`ProblemError` naming the callable, before the
-trial is evaluated, and the log gets its footer (``stop_reason = "problem error"``, ``error``).
+failed evaluations. The run stops as a stop rule would: no trial starts after the error (a
+failing cost stops the run before its trial is evaluated), and every evaluation already made
+is completed and logged, so no paid evaluation is missing from the log. A record whose
+recommendation could not be scored has ``rec_value`` and ``regret`` null and a note naming the
+failing callable. The log then gets its footer (``stop_reason = "problem error"``, ``error``) and
+:func:`minimize` raises :class:`ProblemError`. A study treats such a run as failed and resumes
+it, replaying its evaluations, once the problem is fixed (:mod:`mfbo.study.resume`).
 """
 
 from __future__ import annotations
@@ -94,13 +99,16 @@ from .simulator import Job, SimulatedWorkers
 from .strategies.base import Strategy
 from .trial import Observation, Trial
 
-__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "ProblemError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES"]
+__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "ProblemError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES", "PROBLEM_ERROR"]
 
 #: Trial-record fields that hold measured times; everything else is determined by spec and seed.
 TIMING_FIELDS = ("eval_time", "overhead", "recommend_time")
 
 #: The stopping rules of :func:`minimize` (see the module docstring).
 STOP_RULES = ("cost", "wall_clock")
+
+#: The footer's ``stop_reason`` of a run stopped by a :class:`ProblemError`.
+PROBLEM_ERROR = "problem error"
 
 #: Header keys that :func:`minimize` writes itself (``log_header`` may not replace them).
 _HEADER_KEYS = ("type", "format", "spec", "execution", "problem", "versions", "environment", "started")
@@ -112,7 +120,7 @@ class StrategyError(RuntimeError):
 
 class ProblemError(RuntimeError):
     """A problem's cost or target value could not be computed (module docstring, "Problem
-    errors"); the run stops, and its log is complete."""
+    errors"); the run stops, and its log holds every evaluation made and a footer."""
 
 
 class EvaluationCache(Protocol):
@@ -158,7 +166,7 @@ class TrialRecord:
     best_value: float | None  # best successful value observed at the target fidelity so far
     curve: list[float] | None = None
     info: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # events the strategy reported (e.g. a fit fallback)
+    notes: list[str] = field(default_factory=list)  # events the strategy reported (e.g. a fit fallback), and problem errors
     start: float = 0.0  # simulated start time (cost units; see the module docstring)
     end: float = 0.0  # simulated end time: start + cost
     worker: int = 0  # the simulated worker that ran it
@@ -307,6 +315,8 @@ def minimize(
     Raises:
         ValueError: for bad arguments (named in the message).
         StrategyError: when the strategy itself raises; the log keeps the trials done so far.
+        ProblemError: when the problem's cost or target value cannot be computed (module
+            docstring, "Problem errors"); raised once the log is complete.
     """
     _check_arguments(budget, max_trials, max_consecutive_failures, workers, stop, log_header)
     problem, strategy = _resolve(problem, strategy, seed, dict(problem_options or {}), dict(strategy_options or {}))
@@ -334,9 +344,6 @@ def minimize(
     try:
         run.execute()
         completed = True
-    except ProblemError as err:  # the run cannot go on: its log is complete and says why
-        run.stop_reason, run.error, completed = "problem error", str(err), True
-        raise
     finally:
         if bar is not None:
             bar.close()
@@ -344,6 +351,8 @@ def minimize(
             writer.footer(run.footer())
         if writer is not None:
             writer.close()
+    if run.problem_error is not None:  # the log is complete and says why the run stopped
+        raise run.problem_error
     return run.result(spec, None if log_path is None else Path(log_path))
 
 
@@ -387,6 +396,7 @@ class _Run:
         self.consecutive_failures = 0
         self.stop_reason: str | None = None
         self.error: str | None = None  # why a problem error stopped the run
+        self.problem_error: ProblemError | None = None  # the first one, raised once the log is complete
         self.tolerance = 1e-9 * budget  # float round-off: 30 trials of cost 1.0 fit a budget of 30
         self.started = time.perf_counter()
         self.fidelities: dict[int, Any] = {}  # trial id -> fidelity reached, for continuations
@@ -413,7 +423,11 @@ class _Run:
                 return
             trial, ask_time = self.call_strategy("ask", self.strategy.ask)
             resume_from = _resume_point(trial, self.fidelities)
-            known_cost = self.known_cost(trial, resume_from)
+            try:
+                known_cost = self.known_cost(trial, resume_from)
+            except ProblemError as err:  # nothing is evaluated for this trial
+                self.stop_for(err)
+                return
             self.stop_reason = self.reason_not_to_start(known_cost)
             if self.stop_reason is not None:
                 return
@@ -422,6 +436,13 @@ class _Run:
             self.committed += obs.cost
             self.n_started += 1
             self.pool.start(trial.id, obs.cost, _Started(trial, obs, eval_time, ask_time))
+
+    def stop_for(self, err: ProblemError) -> None:
+        """Stop the run for a problem error: no trial starts after it, the running ones complete
+        and are logged, and :func:`minimize` raises the first such error after the footer."""
+        if self.problem_error is None:
+            self.problem_error, self.error = err, str(err)
+        self.stop_reason = PROBLEM_ERROR
 
     def problem_call(self, what: str, fn: Callable[[], Any], about: str) -> Any:
         """``fn()``, a call of the problem's ``what``; raising ends the run with a
@@ -495,7 +516,9 @@ class _Run:
         self.consecutive_failures = 0 if obs.ok else self.consecutive_failures + 1
         if obs.ok and trial.fidelity == self.problem.target_fidelity:
             self.best_value = obs.value if self.best_value is None else min(self.best_value, obs.value)
-        scored = self.scored(recommendation) if recommendation is not None else {"rec_value": None, "regret": None}
+        notes = self.strategy.drain_notes()
+        scored = self.scored(recommendation, notes) if recommendation is not None else {"rec_value": None, "regret": None}
+        others_scored = {rule: self.scored(config, notes) for rule, config in others.items()}
         record = TrialRecord(
             id=trial.id,
             continues=trial.continues,
@@ -515,20 +538,26 @@ class _Run:
             best_value=self.best_value,
             curve=obs.curve_list(),
             info=dict(obs.info),
-            notes=self.strategy.drain_notes(),
+            notes=notes,
             start=job.start,
             end=job.end,
             worker=job.worker,
-            other_recommendations={rule: self.scored(config) for rule, config in others.items()},
+            other_recommendations=others_scored,
         )
         self.report(record)
 
-    def scored(self, config: dict[str, Any]) -> dict[str, Any]:
+    def scored(self, config: dict[str, Any], notes: list[str]) -> dict[str, Any]:
         """A recommendation with its exact target value and regret, if known (each configuration's
-        target value is asked of the problem once)."""
+        target value is asked of the problem once). A ``target_value`` that raises leaves both
+        unknown, adds a note naming it to ``notes`` and stops the run (:meth:`stop_for`)."""
         key = json.dumps(config, sort_keys=True, default=str)
         if key not in self.target_values:
-            self.target_values[key] = self.problem_call("target_value", lambda: self.problem.target_value(config), f"configuration {config}")
+            try:
+                self.target_values[key] = self.problem_call("target_value", lambda: self.problem.target_value(config), f"configuration {config}")
+            except ProblemError as err:  # the trial is still logged; the run stops after it
+                self.stop_for(err)
+                notes.append(f"rec_value and regret unknown: {err}")
+                return {"config": config, "rec_value": None, "regret": None}
         value = self.target_values[key]
         regret = None if value is None or self.problem.optimum is None else value - self.problem.optimum
         return {"config": config, "rec_value": value, "regret": regret}

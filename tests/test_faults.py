@@ -262,6 +262,95 @@ def test_8_a_raising_target_value_stops_the_run_naming_it(tmp_path, capsys):
     assert read_run(tmp_path / "run.jsonl").footer["stop_reason"] == "problem error"
 
 
+def test_8_a_trial_whose_recommendation_cannot_be_scored_is_still_logged(tmp_path):
+    calls = []
+
+    def target_value(config):
+        if len(calls) >= 3:
+            raise ZeroDivisionError("division by zero")
+        return config["x"]
+
+    problem = Problem.from_function(lambda c, z: calls.append(c) or -len(calls), Space(x=Float(0, 1)), Fidelity("z", 0.1, 1),
+                                    cost=lambda z: z, target_value=target_value)  # each new trial is the best: a new recommendation
+    with pytest.raises(ProblemError, match="target_value failed"):
+        mfbo.minimize(problem, "random", 10, log_path=tmp_path / "run.jsonl")
+    run = read_run(tmp_path / "run.jsonl")
+    assert [t["config"] for t in run.trials] == calls and len(calls) == 3  # the paid evaluation is in the log
+    last = run.trials[-1]
+    assert last["rec_value"] is None and last["regret"] is None and last["value"] == -3
+    assert any("rec_value and regret unknown" in note and "target_value= callable" in note for note in last["notes"])
+    assert run.footer["stop_reason"] == "problem error" and run.footer["n_trials"] == 3
+
+
+def test_8_evaluations_running_when_the_cost_fails_are_completed_and_logged(tmp_path):
+    calls, broken = [], []
+
+    def cost(z):
+        if broken:
+            raise ValueError("cost table missing")
+        return z
+
+    def objective(c, z):
+        calls.append(c)
+        broken.extend([True] * (len(calls) == 3))
+        return c["x"], z
+
+    problem = Problem.from_function(objective, Space(x=Float(0, 1)), Fidelity("z", 0.1, 1), cost=cost)
+    with pytest.raises(ProblemError, match="cost failed .* raised ValueError: cost table missing"):
+        mfbo.minimize(problem, "random", 10, workers=2, log_path=tmp_path / "run.jsonl")
+    run = read_run(tmp_path / "run.jsonl")
+    assert sorted(t["id"] for t in run.trials) == [0, 1, 2] and len(calls) == 3  # two were still running
+    assert run.footer["stop_reason"] == "problem error"
+
+
+#: The test problem of the study below: its cost callable fails once 3 evaluations were made, while
+#: FLAKY["broken"]; FLAKY["calls"] counts the objective's evaluations.
+FLAKY = {"broken": True, "calls": 0}
+
+
+def flaky_problem() -> Problem:
+    def objective(c, z):
+        FLAKY["calls"] += 1
+        return c["x"], z
+
+    def cost(z):
+        if FLAKY["broken"] and FLAKY["calls"] >= 3:
+            raise RuntimeError("price list unavailable")
+        return z
+
+    return Problem.from_function(objective, Space(x=Float(0, 1)), Fidelity("z", 0.1, 1), cost=cost, name="test-faults-flaky")
+
+
+if "test-faults-flaky" not in mfbo.problems.names():
+    mfbo.problems.register("test-faults-flaky", flaky_problem)
+
+
+@pytest.mark.parametrize("lose_cache", [False, True])
+def test_8_a_run_stopped_by_a_problem_error_is_failed_and_resumed_once_fixed(tmp_path, capsys, lose_cache):
+    path = write_study(tmp_path, QUICK.replace("[0, 1]", "[0]").replace("4", "6").replace('"forrester"', '"test-faults-flaky"'))
+    study = load_study(path)
+    FLAKY.update(broken=True, calls=0)
+    report = run_study(study, progress=False)
+    assert [o.status for o in report.outcomes] == ["failed"] and "price list unavailable" in report.outcomes[0].error
+    log = study.output / study.runs[0].file_name
+    assert len(read_run(log).trials) == 3 and cache_path(log).exists()  # the cache is kept
+    if lose_cache:  # deleted by hand, or by an older mfbo that took the run for complete
+        cache_path(log).unlink()
+    FLAKY["broken"] = False  # the user fixes the problem (loading the study asks its cost too)
+    assert main(["study", "status", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  failed  " in out and "price list unavailable" in out and "1 failed" in out
+    report = run_study(study, progress=False)
+    assert [o.status for o in report.outcomes] == ["done"] and report.outcomes[0].replayed == 3, report.outcomes[0].error
+    assert ("3 evaluation(s) missing from the cache were taken from the run log" in report.outcomes[0].notes) == lose_cache
+    run = read_run(log)
+    assert sorted(t["id"] for t in run.trials) == list(range(len(run.trials))) and run.footer["stop_reason"] == "budget"
+    assert FLAKY["calls"] == len(run.trials) == 6  # nothing evaluated twice over both runs
+    assert not cache_path(log).exists()
+    assert run_study(study.with_output(tmp_path / "clean"), progress=False).ok
+    assert logs(study.output) == logs(tmp_path / "clean")
+
+
 # -- 9. unwritable folders and huge seed counts: one line, no traceback ------------------------------
 def unwritable(tmp_path: Path) -> Path:
     """A folder that cannot be written: read-only, or (as root, who writes anyway) under a file."""

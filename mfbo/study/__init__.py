@@ -4,7 +4,7 @@ local processes or on a Dask cluster, resumable and reproducible.
 >>> from mfbo import study
 >>> s = study.load_study("experiments/smoke.toml")     # validated before anything runs
 >>> report = study.run_study(s, workers=2)              # skips complete runs, resumes partial ones
->>> [st.state for st in study.study_states(s)]          # "done" / "partial" / "missing"
+>>> [st.state for st in study.study_states(s)]          # "done" / "failed" / "partial" / "missing"
 
 or ``mfbo study run experiments/smoke.toml`` and ``mfbo study status experiments/smoke.toml``.
 

@@ -9,8 +9,9 @@ when all succeeded, 1 when some failed (their logs stay and the next ``run`` res
 live process holds (``mfbo study run`` started twice, or on several machines sharing the output
 directory) are left to it and listed, without failing. A study whose
 strategies or problems are not available here (``if_unavailable = "skip"``) is skipped with a
-note naming what is missing, and exits 0. ``status`` lists the done, partial and missing runs,
-and which process is running a run now (its lock).
+note naming what is missing, and exits 0. ``status`` lists the done, failed (stopped by a
+problem error, which it shows), partial and missing runs, and which process is running a run
+now (its lock).
 """
 
 from __future__ import annotations
@@ -102,11 +103,12 @@ def cmd_study_status(args: argparse.Namespace) -> int:
         state = "CONFLICT" if s.conflict else "running" if running else s.state
         cached = str(s.n_cached) if s.n_cached else "-"
         trials = str(s.n_trials) if s.path.exists() else "-"
-        why = s.conflict or (f"{describe_owner(owner)}; lock {lock_path(s.path).name}" if running else "")
+        why = s.conflict or (f"{describe_owner(owner)}; lock {lock_path(s.path).name}" if running else "") or s.error or ""
         print(f"{s.run.file_name:<{width}}  {state:<8}  {trials:>6}  {cached:>6}" + (f"  {why}" if why else ""))
     counts = Counter(s.state for s in states if not s.conflict)
     conflicts = sum(bool(s.conflict) for s in states)
     print(f"{len(states)} runs: {counts['done']} done, {counts['partial']} partial, {counts['missing']} missing"
+          + (f", {counts['failed']} failed (fix the problem; `mfbo study run` resumes them)" if counts["failed"] else "")
           + (f", {conflicts} in conflict with this spec (`mfbo study run` refuses them)" if conflicts else ""))
     return 0
 
@@ -126,7 +128,7 @@ def add_study_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_study_run)
 
-    p = commands.add_parser("status", help="list the done, partial and missing runs of a study")
+    p = commands.add_parser("status", help="list the done, failed, partial and missing runs of a study")
     p.add_argument("file", type=Path, help="the study file (.toml)")
     p.add_argument("--out", default=None, help="output directory (default: the file's `output`)")
     p.set_defaults(func=cmd_study_status)

@@ -32,7 +32,10 @@ rather than printed, so they do not break the progress display; ``mfbo study run
 at the end. (Collecting warnings is not thread-safe: give a threaded Dask worker one thread.)
 
 A run that fails (its strategy raised, say) is reported and the others go on; its unfinished log
-and cache stay, so running the study again resumes it.
+and cache stay, so running the study again resumes it. A run stopped by a problem error (a
+``cost=`` or ``target_value`` callable that raised: :class:`mfbo.loop.ProblemError`) has a footer
+but is failed too: its cache is kept, and the next ``study run`` resumes it, replaying every
+evaluation it paid for (from its cache, and from its log for any the cache lacks).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from ..loop import minimize
 from ..progress import ProgressBar
 from .config import RunSpec, Study
 from .lock import RunLock, describe_owner
-from .resume import EvaluationCache, RunState, cache_path, check_specs, remove_leftover_caches, run_state
+from .resume import EvaluationCache, RunState, cache_path, check_specs, logged_trials, remove_leftover_caches, run_state
 
 __all__ = ["RunOutcome", "StudyReport", "execute_run", "run_study", "connect_dask"]
 
@@ -130,8 +133,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 def _resume_threads(state: RunState, threads: int | None, outcome: RunOutcome) -> int | None:
     """The torch thread count to run with: the one a resumed run started with (recorded in its
-    cache), so the replay asks the same trials; a note says so when it overrides ``threads``."""
-    if state.threads is None or not state.n_cached:
+    cache or log), so the replay asks the same trials; a note says so when it overrides ``threads``."""
+    if state.threads is None or not (state.n_cached or state.n_trials):
         return threads
     import torch
 
@@ -175,6 +178,7 @@ def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | N
         import torch
 
         with EvaluationCache(cache_path(state.path), run.spec_hash, threads=torch.get_num_threads()) as cache:
+            _recover_logged(cache, state, outcome)
             result = minimize(
                 run.problem, run.strategy, run.budget, seed=run.seed, problem_options=run.problem_options,
                 strategy_options=run.options, log_path=state.path, workers=run.workers, stop=run.stop, evaluation_cache=cache,
@@ -184,6 +188,16 @@ def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | N
     outcome.notes += [kept] if kept else []
     outcome.status, outcome.n_trials, outcome.replayed = "done", len(result.trials), result.replayed
     outcome.warnings = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))[:MAX_WARNINGS]
+
+
+def _recover_logged(cache: EvaluationCache, state: RunState, outcome: RunOutcome) -> None:
+    """Copy into ``cache`` the evaluations that the run's log holds and the cache lacks (a cache
+    deleted by hand, or by an older mfbo after a problem error), so the replay pays for none."""
+    if not state.n_trials:
+        return
+    added = cache.add_logged(logged_trials(state.path))
+    if added:
+        outcome.notes.append(f"{added} evaluation(s) missing from the cache were taken from the run log")
 
 
 class _Tracker:

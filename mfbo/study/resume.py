@@ -5,6 +5,10 @@ its header carries a ``study`` block with the run spec (:meth:`RunSpec.hashed`) 
 Re-running a study then
 
 - **skips** a run whose log is complete (has a footer);
+- **resumes** a run that **failed** on a problem error (its footer says ``stop_reason =
+  "problem error"``: a ``cost=`` or ``target_value`` callable raised, see :mod:`mfbo.loop`) as
+  it resumes an unfinished one, below, once the problem is fixed: its log holds every evaluation
+  it paid for, and so does its cache, which is kept;
 - **restarts** a run whose log is unfinished (or missing while its cache exists): the strategy
   is replayed from the start with the same seed, so it asks the same trials, and every trial
   found in the run's **evaluation cache** gets the cached observation instead of a new
@@ -29,7 +33,9 @@ With asynchronous workers it also holds the evaluations that were still running 
 time) when the process died, which the log does not have yet. A cut-off last line is dropped
 when the cache is reopened. Non-finite numbers are stored as ``null`` and read back as ``nan``
 (the value of a failed trial, points of a diverged curve; inside ``info`` they stay ``None``).
-The cache of a run is deleted once its log is complete: the log then holds everything.
+The cache of a run is deleted once its log is complete: the log then holds everything. When a
+resumed run's log holds evaluations its cache lacks (the cache was deleted), they are copied
+into the cache first (:meth:`EvaluationCache.add_logged`), so the replay never pays for them again.
 """
 
 from __future__ import annotations
@@ -38,17 +44,19 @@ import json
 import math
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..loop import PROBLEM_ERROR
 from ..runlog import read_run, to_jsonable
 from ..trial import Observation, Trial
 from .config import RunSpec, Study
 
 __all__ = [
     "EvaluationCache", "RunState", "SpecMismatchError", "DamagedRunError", "run_state", "study_states", "check_specs",
-    "remove_leftover_caches", "cache_path", "CACHE_SUFFIX", "UNUSED_SUFFIX",
+    "remove_leftover_caches", "cache_path", "logged_trials", "CACHE_SUFFIX", "UNUSED_SUFFIX",
 ]
 
 CACHE_SUFFIX = ".evals.ndjson"
@@ -209,6 +217,25 @@ class EvaluationCache:
         self._used.add(len(self._entries))
         self._entries.append(_json_round_trip(entry))
 
+    def add_logged(self, trials: list[dict[str, Any]]) -> int:
+        """Add the evaluations of a run log's trial records that the cache lacks, not yet used,
+        so a replay takes them instead of paying again. Each cached evaluation of the same
+        configuration and fidelity accounts for one record, whatever its id (a diverged replay
+        may have renumbered them). Returns how many were added."""
+        have = Counter(_logged_key(e) for e in self._entries)
+        added = []
+        for trial in trials:
+            key = _logged_key(trial)
+            if have[key]:
+                have[key] -= 1
+            else:
+                added.append(_cache_entry(trial))
+        for entry in added:
+            self._write(entry)
+            self._by_id[int(entry["id"])] = len(self._entries)
+            self._entries.append(_json_round_trip(entry))
+        return len(added)
+
     def unused(self) -> list[dict[str, Any]]:
         """Cached evaluations that the replay has not asked for (so far)."""
         return [e for i, e in enumerate(self._entries) if i not in self._used]
@@ -245,14 +272,35 @@ class EvaluationCache:
         self.close()
 
 
+def _logged_key(record: dict[str, Any]) -> str:
+    """The configuration and fidelity of a cache entry or a log's trial record, comparable."""
+    return json.dumps(_json_round_trip([record.get("config"), record.get("fidelity")]), sort_keys=True)
+
+
+def _cache_entry(trial: dict[str, Any]) -> dict[str, Any]:
+    """The cache entry of a log's trial record (its resume point is its parent's fidelity)."""
+    observation = {"value": trial.get("value"), "cost": trial["cost"], "curve": trial.get("curve"),
+                   "info": trial.get("info") or {}, "error": trial.get("error")}
+    return {"id": trial["id"], "config": trial.get("config"), "fidelity": trial.get("fidelity"),
+            "continues": trial.get("continues"), "eval_time": trial.get("eval_time"), "observation": observation}
+
+
+def logged_trials(path: str | Path) -> list[dict[str, Any]]:
+    """The trial records of a run log (a cut-off last line is dropped silently)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_run(path).trials
+
+
 @dataclass
 class RunState:
     """Where one run of a study stands.
 
-    ``state``: ``"done"`` (complete log), ``"partial"`` (an unfinished log, or only a cache) or
-    ``"missing"`` (nothing yet). ``conflict`` says why the files cannot be used, if they cannot:
-    ``damaged`` tells a damaged file from one of another spec. ``threads`` is the torch thread
-    count the cache was started with (a resume uses it again).
+    ``state``: ``"done"`` (complete log), ``"failed"`` (stopped by a problem error, which
+    ``error`` gives; resumed like a partial run), ``"partial"`` (an unfinished log, or only a
+    cache) or ``"missing"`` (nothing yet). ``conflict`` says why the files cannot be used, if they
+    cannot: ``damaged`` tells a damaged file from one of another spec. ``threads`` is the torch
+    thread count the run started with (from its cache, else its log; a resume uses it again).
     """
 
     run: RunSpec
@@ -263,6 +311,7 @@ class RunState:
     conflict: str | None = None
     damaged: bool = False
     threads: int | None = None
+    error: str | None = None  # why a failed run stopped
 
 
 def _changed_fields(old: Any, new: dict[str, Any]) -> str:
@@ -315,6 +364,10 @@ def _inspect_log(state: RunState) -> None:
         state.conflict = f"{path.name}: {why}"
     state.n_trials = len(log.trials)
     state.state = "done" if log.complete else "partial"
+    if log.complete and log.footer.get("stop_reason") == PROBLEM_ERROR:
+        state.state, state.error = "failed", log.footer.get("error") or PROBLEM_ERROR
+    if state.threads is None:
+        state.threads = (log.header.get("environment") or {}).get("torch_threads")
 
 
 def run_state(run: RunSpec, output: str | Path) -> RunState:
