@@ -26,12 +26,15 @@ package does not import is skipped with a one-line message (install: ``pip insta
   observed at the target minus the reference), the share of the spent cost at the target
   fidelity, the strategy's ask + tell seconds summed over the run, the recommend seconds, the
   wall time.
-- **Ranks**: per budget fraction, the average rank of each strategy over the (problem, seed)
-  blocks in which every listed strategy has a run, and over problems scored by their median over
-  seeds; Friedman's test and Nemenyi's critical difference (:mod:`mfbo.analysis.stats`) on the
-  (problem, seed) blocks. Then the issue's verdict line: the best ``mf-*`` strategy (lowest rank at
-  100 %, then at 50 %) and whether it ranks better than ``gp-ei``, DEHB, SMAC and Optuna at both
-  100 % and 50 %. Every ``mf-*`` strategy's rank is printed, not only the best one's.
+- **Ranks**: per budget fraction, the average rank of each strategy that has a run in every
+  (problem, seed) block (the others are named with their run counts), over those blocks and over
+  problems scored by their median over seeds; Friedman's test and Nemenyi's critical difference
+  (:mod:`mfbo.analysis.stats`) on the blocks. Then **each** ``mf-*`` strategy ranked with the
+  opponents alone (``gp-ei``, DEHB, SMAC, Optuna), on the blocks where all of them have a run,
+  so a strategy with few runs is ranked on its own blocks without shrinking the main table; and
+  the issue's verdict line: among the ``mf-*`` strategies with a run in every block, the best
+  (lowest rank at 100 %, then at 50 %) and whether it ranks better than each opponent at both
+  100 % and 50 %.
 
 Storage as in ``bench_quality.py``: the logs go under ``--out`` (default ``results/bench_real``,
 git-ignored), each finished run is one row of ``--store`` (default
@@ -226,7 +229,7 @@ def rank_summary(rows: list[dict], strategies: list[str], column: str) -> dict:
     }
 
 
-def print_ranks(summaries: dict[float, dict], strategies: list[str]) -> None:
+def print_ranks(summaries: dict[float, dict], strategies: list[str], incomplete: dict[str, int], expected: int) -> None:
     full = summaries[1.0]
     print(f"Over {full['n_blocks']} (problem, seed) blocks with a run of every strategy; "
           f"'problems' ranks the medians over seeds of {full['n_problems']} problems.\n")
@@ -236,6 +239,8 @@ def print_ranks(summaries: dict[float, dict], strategies: list[str]) -> None:
         cells = [f"{s['ranks'][strategy]:.2f}" if s["ranks"] is not None else "-" for s in summaries.values()]
         cells.append(f"{full['median_ranks'][strategy]:.2f}" if full["median_ranks"] is not None else "-")
         print(f"| {strategy} | " + " | ".join(cells) + " |")
+    if incomplete:
+        print("\nNot in this table, runs missing: " + ", ".join(f"{s} ({n} of {expected})" for s, n in incomplete.items()))
     print()
     for fraction, s in summaries.items():
         if s["friedman"] is None:
@@ -246,19 +251,49 @@ def print_ranks(summaries: dict[float, dict], strategies: list[str]) -> None:
               f"Nemenyi CD (alpha 0.05) = {s['cd']:.2f} for {fr.n_labels} strategies over {fr.n_blocks} blocks")
 
 
-def verdict(summaries: dict[float, dict], strategies: list[str]) -> str | None:
-    """Issue #12's goal: does the best ``mf-*`` strategy rank better than every opponent present
-    at 100 % and at 50 % of the budget?"""
-    at_full, at_half = summaries[1.0]["ranks"], summaries[0.5]["ranks"]
-    mf = [s for s in strategies if s in MF_STRATEGIES]
-    if not mf or at_full is None:
-        return None
-    best = min(mf, key=lambda s: (at_full[s], at_half[s]))
+def head_to_head(rows: list[dict], strategies: list[str]) -> dict[str, dict[float, dict]]:
+    """For each ``mf-*`` strategy of ``strategies``: :func:`rank_summary` of it and the opponents
+    present, on the blocks where all of them have a run (so a strategy with few runs is still
+    ranked, on its own blocks, and does not shrink anyone else's table)."""
     opponents = [s for s in OPPONENTS if s in strategies]
+    return {
+        mf: {f: rank_summary(rows, [mf, *opponents], regret_column(f)) for f in FRACTIONS}
+        for mf in strategies if mf in MF_STRATEGIES
+    }
+
+
+def print_head_to_head(duels: dict[str, dict[float, dict]]) -> None:
+    print("| strategy | blocks | " + " | ".join(f"rank at {percent(f)}" for f in FRACTIONS)
+          + " | best opponent at 50 % | best opponent at 100 % |")
+    print("|---|---|" + "---|" * (len(FRACTIONS) + 2))
+    for mf, summaries in duels.items():
+        if summaries[1.0]["ranks"] is None:
+            print(f"| {mf} | 0 |" + " - |" * (len(FRACTIONS) + 2))
+            continue
+        cells = [f"{summaries[f]['ranks'][mf]:.2f}" for f in FRACTIONS]
+        for f in (0.5, 1.0):
+            others = summaries[f]["ranks"].drop(mf)
+            cells.append(f"{others.idxmin()} {others.min():.2f}" if len(others) else "-")
+        print(f"| {mf} | {summaries[1.0]['n_blocks']} | " + " | ".join(cells) + " |")
+
+
+def verdict(duels: dict[str, dict[float, dict]], complete: list[str]) -> str | None:
+    """Issue #12's goal: does the best ``mf-*`` strategy rank better than every opponent present
+    at 100 % and at 50 % of the budget? Ranked among itself and the opponents (:func:`head_to_head`);
+    only strategies with a run in every block (``complete``) qualify."""
+    if not duels:
+        return None
+    eligible = [s for s in duels if s in complete and duels[s][1.0]["ranks"] is not None]
+    if not eligible:
+        return f"best mf-* strategy: none has a run in every block ({', '.join(duels)}): no verdict"
+    best = min(eligible, key=lambda s: (duels[s][1.0]["ranks"][s], duels[s][0.5]["ranks"][s]))
+    at_full, at_half = duels[best][1.0]["ranks"], duels[best][0.5]["ranks"]
+    opponents = [s for s in at_full.index if s != best]
     beaten = {s: at_full[best] < at_full[s] and at_half[best] < at_half[s] for s in opponents}
     each = ", ".join(f"{s}: {'yes' if won else 'no'}" for s, won in beaten.items())
     overall = "yes" if beaten and all(beaten.values()) else "no"
-    return (f"best mf-* strategy: {best}, rank at 100 %: {at_full[best]:.2f}, at 50 %: {at_half[best]:.2f}, "
+    return (f"best mf-* strategy: {best}, ranked with the opponents over {duels[best][1.0]['n_blocks']} blocks: "
+            f"rank at 100 %: {at_full[best]:.2f}, at 50 %: {at_half[best]:.2f}, "
             f"beats {'/'.join(opponents) or '(no opponent run)'}: {overall} ({each})")
 
 
@@ -289,12 +324,18 @@ def table(rows: list[dict], problems: list[str], strategies: list[str], seeds: r
         print_median_table(rows, problems, present, regret_column(fraction), len(seeds))
     print("\n### Median simple regret (best observed at the target) at 100 % of the budget\n")
     print_median_table(rows, problems, present, "simple_regret_100", len(seeds))
+    blocks = len(problems) * len(seeds)
+    runs = {s: sum(r["strategy"] == s for r in rows) for s in present}
+    complete = [s for s in present if runs[s] == blocks]
+    ranked = complete if len(complete) >= 2 else present
     print("\n### Average rank (1 = best) of the inference regret\n")
-    summaries = {f: rank_summary(rows, present, regret_column(f)) for f in FRACTIONS}
-    print_ranks(summaries, present)
-    line = verdict(summaries, present)
-    if line:
-        print(f"\n{line}")
+    summaries = {f: rank_summary(rows, ranked, regret_column(f)) for f in FRACTIONS}
+    print_ranks(summaries, ranked, {s: runs[s] for s in present if s not in ranked}, blocks)
+    duels = head_to_head(rows, present)
+    if duels:
+        print("\n### Each mf-* strategy ranked with the opponents, on the blocks where all of them have a run\n")
+        print_head_to_head(duels)
+        print(f"\n{verdict(duels, complete)}")
     print("\n### Budget at the target fidelity and time, medians over runs\n")
     print_costs(rows, present)
 
