@@ -101,6 +101,11 @@ class Acquisition:
     name: ClassVar[str] = "acquisition"
     #: whether :meth:`propose` supports ``q > 1`` (all may still be asked with pending points).
     supports_batch: ClassVar[bool] = True
+    #: whether the acquisition maximises a value divided by the cost of ``(x, s)`` (KG, MES,
+    #: GIBBON, EI), rather than choosing the fidelity by a rule (BOCA); such acquisitions are
+    #: restricted to a ladder of fidelities on resumable problems by default (option
+    #: ``fidelity_levels`` of :class:`mfbo.strategies.mf_gp.MultiFidelityGPStrategy`).
+    per_unit_cost: ClassVar[bool] = True
 
     def propose(self, ctx: AcquisitionContext, q: int = 1) -> Tensor:
         """Return ``q x (d + 1)`` candidates: configuration columns in ``[0, 1]`` and a fidelity

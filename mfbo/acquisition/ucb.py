@@ -179,6 +179,7 @@ class MultiFidelityUCB(Acquisition):
     """
 
     name = "mf-ucb"
+    per_unit_cost = False  # the fidelity is the cheapest that passes BOCA's test
 
     def __init__(
         self,

@@ -219,6 +219,17 @@ def test_fidelity_scale_option():
         make("mf-kg", mfbo.problems.get("currin"), fidelity_scale="log")
 
 
+def test_by_default_value_per_cost_acquisitions_use_the_ladder_where_runs_continue_and_boca_every_level():
+    resumable, rungs = CurveProblem(), [0.0, 1 / 13, 4 / 13, 1.0]  # epochs 1, 3, 9, 27
+    for name in ("mf-kg", "mf-ei", "mf-mes", "mf-gibbon"):
+        assert make(name, resumable)._levels.tolist() == pytest.approx(rungs), name
+        assert make(name, resumable, continuation=False)._levels is None, name  # no continuing: every epoch
+        assert make(name, resumable, fidelity_levels="all")._levels is None, name
+    assert make("mf-ucb", resumable)._levels is None
+    assert make("mf-ucb", resumable, fidelity_levels="ladder")._levels.tolist() == pytest.approx(rungs)
+    assert make("mf-kg", resumable).options()["fidelity_levels"] == "auto"
+
+
 def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
     problem = CurveProblem()
     result = mfbo.minimize(problem, "mf-ei", budget=4 * EPOCHS, seed=0, strategy_options={"fidelity_levels": "ladder"})
@@ -229,7 +240,7 @@ def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("fidelity_levels", "some", r"option fidelity_levels must be one of \['all', 'ladder'\], got 'some'"),
+        ("fidelity_levels", "some", r"option fidelity_levels must be one of \['auto', 'all', 'ladder'\], got 'some'"),
         ("design", "grid", r"option design must be one of \['auto', 'ladder', 'budget-share'\], got 'grid'"),
         ("recommendation", "best", r"option recommendation must be one of \['evaluated', 'posterior', 'confident'\], got 'best'"),
         ("continuation", "yes", "option continuation must be bool, got 'yes'"),
