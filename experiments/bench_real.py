@@ -36,6 +36,11 @@ package does not import is skipped with a one-line message (install: ``pip insta
   (lowest rank at 100 %, then at 50 %) and whether it ranks better than each opponent at both
   100 % and 50 %.
 
+**Variants** for tuning defaults on the development set: a strategy given as
+``name:option=value,...`` (``--strategies mf-ucb:init_fraction=0.2``, :func:`parse_label`) runs
+with those options and is stored and tabulated under that label, ranked with the opponents like
+every ``mf-*`` strategy but never eligible for the verdict, which is about default options.
+
 Storage as in ``bench_quality.py``: the logs go under ``--out`` (default ``results/bench_real``,
 git-ignored), each finished run is one row of ``--store`` (default
 ``experiments/results/bench_real.csv``, committed) with the code version it ran under, runs in
@@ -59,6 +64,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,11 +118,37 @@ def mean_full_cost(problem: Problem) -> tuple[float, str]:
 
 
 # One run -----------------------------------------------------------------------------------------
-def make_strategy(name: str, problem: Problem, seed: int) -> mfbo.strategies.Strategy:
-    """An mfbo strategy by registry name, or a reference method of ``reference_methods``."""
+def parse_label(label: str) -> tuple[str, dict[str, Any]]:
+    """``(name, options)`` of a strategy label: a registry name, or a variant
+    ``name:option=value,option=value`` (values read as JSON, else as strings), e.g.
+    ``mf-ucb:init_fraction=0.2``. A variant is stored and tabulated under its label, so defaults
+    are tuned on the development set side by side with the default runs.
+
+    >>> parse_label("mf-kg:fidelity_levels=all,init_fraction=0.2")
+    ('mf-kg', {'fidelity_levels': 'all', 'init_fraction': 0.2})
+    """
+    name, _, spec = label.partition(":")
+    options = {}
+    for item in filter(None, spec.split(",")):
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--strategies: {label!r}: options must read name:option=value,option=value, got {item!r}")
+        try:
+            options[key] = json.loads(text)
+        except ValueError:
+            options[key] = text
+    return name, options
+
+
+def make_strategy(label: str, problem: Problem, seed: int) -> mfbo.strategies.Strategy:
+    """An mfbo strategy by registry name or variant label (:func:`parse_label`), or a reference
+    method of ``reference_methods``."""
+    name, options = parse_label(label)
     if name in reference_methods.REFERENCE_STRATEGIES:
+        if options:
+            raise SystemExit(f"--strategies: {label!r}: the reference methods take no options here")
         return reference_methods.make(name, problem, seed=seed)
-    return mfbo.strategies.make(name, problem, seed=seed)
+    return mfbo.strategies.make(name, problem, seed=seed, **options)
 
 
 def finished_log(path: Path, budget: float) -> bool:
@@ -153,8 +185,8 @@ def regret_at_fractions(trials: list[dict], budget: float, fractions=FRACTIONS) 
     return [float(r) for r in step_values(spent, regrets, np.asarray(fractions, dtype=float) + 1e-9)]
 
 
-def summarize(path: Path, seconds: float, commit: str, budget_evals: float) -> dict:
-    """One store row from a finished run log."""
+def summarize(path: Path, seconds: float, commit: str, budget_evals: float, label: str | None = None) -> dict:
+    """One store row from a finished run log, under ``label`` (default: the logged strategy)."""
     run = mfbo.runlog.read_run(path)
     spec, trials = run.header["spec"], run.trials
     regrets = regret_at_fractions(trials, spec["budget"])
@@ -163,7 +195,7 @@ def summarize(path: Path, seconds: float, commit: str, budget_evals: float) -> d
     fidelity = mfbo.problems.get(spec["problem"]).fidelity
     share_target = budget_shares(fidelity, [t["fidelity"] for t in paid], [t["cost"] for t in paid])[0] if paid else 0.0
     return {
-        "problem": spec["problem"], "strategy": spec["strategy"], "seed": spec["seed"], "budget_evals": budget_evals,
+        "problem": spec["problem"], "strategy": label or spec["strategy"], "seed": spec["seed"], "budget_evals": budget_evals,
         "budget": spec["budget"], "regret_25": regrets[0], "regret_50": regrets[1], "regret_100": regrets[2],
         "simple_regret_100": math.inf if best is None or optimum is None else best - optimum,
         "n_trials": len(trials), "share_target": share_target,
@@ -258,7 +290,7 @@ def head_to_head(rows: list[dict], strategies: list[str]) -> dict[str, dict[floa
     opponents = [s for s in OPPONENTS if s in strategies]
     return {
         mf: {f: rank_summary(rows, [mf, *opponents], regret_column(f)) for f in FRACTIONS}
-        for mf in strategies if mf in MF_STRATEGIES
+        for mf in strategies if parse_label(mf)[0] in MF_STRATEGIES
     }
 
 
@@ -280,10 +312,10 @@ def print_head_to_head(duels: dict[str, dict[float, dict]]) -> None:
 def verdict(duels: dict[str, dict[float, dict]], complete: list[str]) -> str | None:
     """Issue #12's goal: does the best ``mf-*`` strategy rank better than every opponent present
     at 100 % and at 50 % of the budget? Ranked among itself and the opponents (:func:`head_to_head`);
-    only strategies with a run in every block (``complete``) qualify."""
+    only strategies with default options and a run in every block (``complete``) qualify."""
     if not duels:
         return None
-    eligible = [s for s in duels if s in complete and duels[s][1.0]["ranks"] is not None]
+    eligible = [s for s in duels if s in MF_STRATEGIES and s in complete and duels[s][1.0]["ranks"] is not None]
     if not eligible:
         return f"best mf-* strategy: none has a run in every block ({', '.join(duels)}): no verdict"
     best = min(eligible, key=lambda s: (duels[s][1.0]["ranks"][s], duels[s][0.5]["ranks"][s]))
@@ -358,7 +390,7 @@ def resolve_names(problems: list[str], strategies: list[str]) -> list[str]:
     """The problems with groups expanded (``yahpo-so:lcbench``, say); an unknown problem or
     strategy ends the script with the known ones."""
     known = set(mfbo.strategies.names()) | set(reference_methods.REFERENCE_STRATEGIES)
-    unknown = [s for s in strategies if s not in known]
+    unknown = [s for s in strategies if parse_label(s)[0] not in known]
     if unknown:
         raise SystemExit(f"--strategies: unknown {unknown}; known: {', '.join(sorted(known))}")
     try:
@@ -404,7 +436,7 @@ def run_jobs(args: argparse.Namespace, jobs: list[tuple]) -> None:
         futures = [pool.submit(one_run, job) for job in jobs]
         for future in as_completed(futures):
             problem, strategy, seed, seconds, path = future.result()
-            append_row(args.store, summarize(path, seconds, commit, args.budget_evals), STORE_COLUMNS)
+            append_row(args.store, summarize(path, seconds, commit, args.budget_evals, label=strategy), STORE_COLUMNS)
             took = "from its finished log" if math.isnan(seconds) else f"in {seconds:.0f} s"
             print(f"done {problem} {strategy} seed {seed} {took}", flush=True)
     print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s with {args.workers} workers")

@@ -2,6 +2,7 @@
 the store (one row per run, stored runs skipped, ``--rerun``) and the tables, on a tiny run of
 ``random`` on ``digits-mlp-table`` (a recorded table shipped with mfbo)."""
 
+import json
 import math
 
 import bench_real
@@ -95,6 +96,19 @@ def test_a_strategy_with_missing_runs_is_ranked_on_its_own_blocks(tmp_path, caps
     assert "| mf-kg | 2 | 3.00 | 3.00 | 3.00 | gp-ei 1.00 | gp-ei 1.00 |" in out
     assert "| mf-ucb | 6 | 1.00 | 1.00 | 1.00 | gp-ei 2.00 | gp-ei 2.00 |" in out
     assert "best mf-* strategy: mf-ucb, ranked with the opponents over 6 blocks" in out and "beats gp-ei/dehb: yes" in out
+
+
+def test_a_variant_label_runs_the_strategy_with_its_options_and_is_stored_under_the_label(tmp_path):
+    assert bench_real.parse_label("mf-ucb") == ("mf-ucb", {})
+    assert bench_real.parse_label("mf-ucb:init_fraction=0.2,fidelity_levels=ladder") == ("mf-ucb", {"init_fraction": 0.2, "fidelity_levels": "ladder"})
+    with pytest.raises(SystemExit, match=r"options must read name:option=value,option=value, got 'init_fraction'"):
+        bench_real.parse_label("mf-ucb:init_fraction")
+    store, out = tmp_path / "store.csv", tmp_path / "logs"
+    bench_real.main(["--problems", "digits-mlp-table", "--strategies", "gp-ei:n_init=2", "--seeds", "1", "--budget-evals", "3",
+                     "--workers", "1", "--out", str(out), "--store", str(store)])
+    row, = bench_real.read_store(store)
+    assert row["strategy"] == "gp-ei:n_init=2" and json.loads(row["options"])["n_init"] == 2
+    assert (out / "digits-mlp-table__gp-ei_n_init_2__seed0.jsonl").exists()
 
 
 def test_unknown_names_are_refused_with_the_known_ones():
