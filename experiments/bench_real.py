@@ -145,8 +145,6 @@ def make_strategy(label: str, problem: Problem, seed: int) -> mfbo.strategies.St
     method of ``reference_methods``."""
     name, options = parse_label(label)
     if name in reference_methods.REFERENCE_STRATEGIES:
-        if options:
-            raise SystemExit(f"--strategies: {label!r}: the reference methods take no options here")
         return reference_methods.make(name, problem, seed=seed)
     return mfbo.strategies.make(name, problem, seed=seed, **options)
 
@@ -393,6 +391,9 @@ def resolve_names(problems: list[str], strategies: list[str]) -> list[str]:
     unknown = [s for s in strategies if parse_label(s)[0] not in known]
     if unknown:
         raise SystemExit(f"--strategies: unknown {unknown}; known: {', '.join(sorted(known))}")
+    with_options = [s for s in strategies if parse_label(s)[0] in reference_methods.REFERENCE_STRATEGIES and parse_label(s)[1]]
+    if with_options:
+        raise SystemExit(f"--strategies: {with_options}: the reference methods take no options here")
     try:
         return mfbo.problems.expand(problems)
     except ValueError as err:
