@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-__all__ = ["draw_seed", "torch_seed_scope"]
+__all__ = ["draw_seed", "torch_seed_scope", "torch_threads"]
 
 
 def draw_seed(rng: np.random.Generator) -> int:
@@ -35,3 +35,18 @@ def torch_seed_scope(rng: np.random.Generator) -> Iterator[int]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield seed
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block under ``torch.set_num_threads(n)`` and restore the previous count (``None``:
+    leave it alone)."""
+    previous = torch.get_num_threads()
+    if n is None or n == previous:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

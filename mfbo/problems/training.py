@@ -113,8 +113,7 @@ import json
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -123,6 +122,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..rng import torch_threads
 from ..space import Fidelity, Float, Int, Space
 from ..trial import Observation
 from . import register
@@ -145,21 +145,6 @@ def _require_sklearn(what: str):
     except ImportError:
         raise ImportError(f"{what} needs scikit-learn: pip install 'mfbo[train]'") from None
     return sklearn
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block under ``torch.set_num_threads(n)`` and restore the previous count (``None``:
-    leave it alone)."""
-    previous = torch.get_num_threads()
-    if n is None or n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _derive_seed(*parts: Any) -> int:

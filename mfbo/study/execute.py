@@ -45,14 +45,14 @@ import multiprocessing
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..loop import minimize
 from ..progress import ProgressBar
+from ..rng import torch_threads
 from .config import RunSpec, Study
 from .lock import RunLock, describe_owner
 from .resume import EvaluationCache, RunState, cache_path, check_specs, logged_trials, remove_leftover_caches, run_state
@@ -115,20 +115,6 @@ def _study_header(run: RunSpec, study_name: str) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Torch's thread count set to ``threads`` inside the block (``None``: left alone)."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _resume_threads(state: RunState, threads: int | None, outcome: RunOutcome) -> int | None:
@@ -173,7 +159,7 @@ def execute_run(run: RunSpec, output: str | Path, study_name: str = "", threads:
 
 def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | None, outcome: RunOutcome) -> None:
     """:func:`mfbo.minimize` of ``run`` with its evaluation cache; fills ``outcome``."""
-    with _torch_threads(threads), warnings.catch_warnings(record=True) as caught:
+    with torch_threads(threads), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         import torch
 
