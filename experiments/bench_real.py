@@ -2,7 +2,7 @@
 (issue #12, "The benchmark that decides it").
 
 Every (problem, strategy, seed) run is one :func:`mfbo.minimize` call on the problem object of
-``mfbo.problems.get(name)``; the reference methods (``dehb``, ``smac-mf``, ``optuna-tpe-hb``) run
+``mfbo.problems.get(name)``; the reference methods (``dehb-ref``, ``smac-mf``, ``optuna-tpe-hb``) run
 from their own packages as strategy objects of ``experiments/reference_methods.py`` (its
 docstring says how each is charged, for resumption too), so every method is charged exactly what
 the problem reports under the same budget rule and logged the same way. A reference method whose
@@ -47,7 +47,7 @@ git-ignored), each finished run is one row of ``--store`` (default
 the store are skipped, ``--rerun NAME`` drops a strategy's rows and logs, ``--table-only`` re-tabulates.
 
     python experiments/bench_real.py                                          # the full benchmark
-    python experiments/bench_real.py --strategies random gp-ei dehb smac-mf optuna-tpe-hb --workers 1
+    python experiments/bench_real.py --strategies random gp-ei dehb-ref smac-mf optuna-tpe-hb --workers 1
     python experiments/bench_real.py --seeds 5 --seed-offset 100 --table-only  # the report seeds
 """
 
@@ -85,8 +85,8 @@ PROBLEMS = (
 )
 MF_STRATEGIES = ("mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
 #: The methods the best ``mf-*`` strategy must beat (issue #12's goal).
-OPPONENTS = ("gp-ei", "dehb", "smac-mf", "optuna-tpe-hb")
-STRATEGIES = ("random", "gp-ei", *MF_STRATEGIES, "dehb", "smac-mf", "optuna-tpe-hb")
+OPPONENTS = ("gp-ei", "dehb-ref", "smac-mf", "optuna-tpe-hb")
+STRATEGIES = ("random", "gp-ei", *MF_STRATEGIES, "dehb-ref", "smac-mf", "optuna-tpe-hb")
 FRACTIONS = (0.25, 0.5, 1.0)
 #: The configurations whose mean target cost sets the budget (see the module docstring).
 COST_SAMPLE, COST_SEED = 256, 0

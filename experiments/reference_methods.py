@@ -11,7 +11,7 @@ the ``reference`` extra (``pip install -e '.[reference]'``).
 ================  ==========================================================================
 name              package, components and papers
 ================  ==========================================================================
-``dehb``          :class:`DEHBStrategy`: ``dehb.DEHB`` (Awad, Mallik and Hutter, "DEHB:
+``dehb-ref``      :class:`DEHBStrategy`: ``dehb.DEHB`` (Awad, Mallik and Hutter, "DEHB:
                   Evolutionary Hyperband for Scalable, Robust and Efficient Hyperparameter
                   Optimization", IJCAI 2021): differential evolution in Hyperband brackets.
 ``smac-mf``       :class:`SMACMultiFidelityStrategy`: SMAC3 2.x ``MultiFidelityFacade``
@@ -324,7 +324,7 @@ class DEHBStrategy(ReferenceStrategy):
             instead of evaluating it from scratch (module docstring, "resumption").
     """
 
-    name = "dehb"
+    name = "dehb-ref"
     package = "dehb"
     module = "dehb"
 

@@ -68,12 +68,12 @@ def test_the_verdict_names_the_best_complete_mf_strategy_and_each_opponent():
         return {f: {"ranks": r, "n_blocks": blocks} for f, r in summaries.items()}
 
     duels = {
-        "mf-kg": duel({"mf-kg": 1.5, "gp-ei": 2.0, "dehb": 2.5}, {"mf-kg": 2.0, "gp-ei": 1.0, "dehb": 3.0}, 6),
-        "mf-ei": duel({"mf-ei": 1.0, "gp-ei": 2.5, "dehb": 2.5}, {"mf-ei": 1.0, "gp-ei": 2.5, "dehb": 2.5}, 2),
+        "mf-kg": duel({"mf-kg": 1.5, "gp-ei": 2.0, "dehb-ref": 2.5}, {"mf-kg": 2.0, "gp-ei": 1.0, "dehb-ref": 3.0}, 6),
+        "mf-ei": duel({"mf-ei": 1.0, "gp-ei": 2.5, "dehb-ref": 2.5}, {"mf-ei": 1.0, "gp-ei": 2.5, "dehb-ref": 2.5}, 2),
     }
-    line = bench_real.verdict(duels, complete=["mf-kg", "gp-ei", "dehb"])  # mf-ei ranks first on its two blocks only
+    line = bench_real.verdict(duels, complete=["mf-kg", "gp-ei", "dehb-ref"])  # mf-ei ranks first on its two blocks only
     assert line == ("best mf-* strategy: mf-kg, ranked with the opponents over 6 blocks: rank at 100 %: 1.50, at 50 %: 2.00, "
-                    "beats gp-ei/dehb: no (gp-ei: no, dehb: yes)")
+                    "beats gp-ei/dehb-ref: no (gp-ei: no, dehb-ref: yes)")
     assert bench_real.verdict(duels, complete=["gp-ei"]) == "best mf-* strategy: none has a run in every block (mf-kg, mf-ei): no verdict"
 
 
@@ -82,20 +82,20 @@ def test_a_strategy_with_missing_runs_is_ranked_on_its_own_blocks(tmp_path, caps
     rows = []
     for problem in ("p1", "p2"):
         for seed in range(3):
-            for strategy, regret in (("gp-ei", 0.2), ("dehb", 0.3), ("mf-ucb", 0.1), ("mf-kg", 0.4)):
+            for strategy, regret in (("gp-ei", 0.2), ("dehb-ref", 0.3), ("mf-ucb", 0.1), ("mf-kg", 0.4)):
                 if strategy == "mf-kg" and seed > 0:
                     continue  # one seed of six blocks
                 rows.append({"problem": problem, "strategy": strategy, "seed": str(seed), "budget_evals": "20",
                              **{bench_real.regret_column(f): str(regret + 0.01 * seed) for f in bench_real.FRACTIONS},
                              "simple_regret_100": "0.1", "share_target": "0.5", "overhead": "1", "recommend_seconds": "0",
                              "seconds": "2", "n_trials": "10", "commit": "abc"})
-    bench_real.table(rows, ["p1", "p2"], ["gp-ei", "mf-kg", "mf-ucb", "dehb"], range(3), 20.0)
+    bench_real.table(rows, ["p1", "p2"], ["gp-ei", "mf-kg", "mf-ucb", "dehb-ref"], range(3), 20.0)
     out = capsys.readouterr().out
     assert "Over 6 (problem, seed) blocks with a run of every strategy" in out  # mf-kg's gaps do not shrink the table
     assert "Not in this table, runs missing: mf-kg (2 of 6)" in out
     assert "| mf-kg | 2 | 3.00 | 3.00 | 3.00 | gp-ei 1.00 | gp-ei 1.00 |" in out
     assert "| mf-ucb | 6 | 1.00 | 1.00 | 1.00 | gp-ei 2.00 | gp-ei 2.00 |" in out
-    assert "best mf-* strategy: mf-ucb, ranked with the opponents over 6 blocks" in out and "beats gp-ei/dehb: yes" in out
+    assert "best mf-* strategy: mf-ucb, ranked with the opponents over 6 blocks" in out and "beats gp-ei/dehb-ref: yes" in out
 
 
 def test_a_variant_label_runs_the_strategy_with_its_options_and_is_stored_under_the_label(tmp_path):
@@ -112,10 +112,10 @@ def test_a_variant_label_runs_the_strategy_with_its_options_and_is_stored_under_
 
 
 def test_unknown_names_are_refused_with_the_known_ones():
-    with pytest.raises(SystemExit, match=r"--strategies: unknown \['hyperband'\]; known: .*dehb.*optuna-tpe-hb"):
+    with pytest.raises(SystemExit, match=r"--strategies: unknown \['hyperband'\]; known: .*dehb-ref.*optuna-tpe-hb"):
         bench_real.main(["--strategies", "hyperband", "--table-only"])
-    with pytest.raises(SystemExit, match=r"--strategies: \['dehb:eta=2'\]: the reference methods take no options here"):
-        bench_real.main(["--strategies", "dehb:eta=2", "--table-only"])
+    with pytest.raises(SystemExit, match=r"--strategies: \['dehb-ref:eta=2'\]: the reference methods take no options here"):
+        bench_real.main(["--strategies", "dehb-ref:eta=2", "--table-only"])
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import mfbo
 from mfbo.loop import TIMING_FIELDS
 from mfbo.space import Categorical, Fidelity, Float, InCondition, Int, Space
 
-PACKAGES = {"dehb": "dehb", "smac-mf": "smac", "optuna-tpe-hb": "optuna"}
+PACKAGES = {"dehb-ref": "dehb", "smac-mf": "smac", "optuna-tpe-hb": "optuna"}
 #: digits-mlp-table: the mean target-fidelity cost (bench_real.mean_full_cost; budgets are multiples of it).
 DIGITS_FULL_COST = 1.43
 
@@ -96,7 +96,7 @@ def test_continuations_on_a_resumable_problem_are_charged_only_the_increment(nam
         assert t.cost < problem.cost(t.config, t.fidelity)
 
 
-@pytest.mark.parametrize("name", ["dehb", "smac-mf"])
+@pytest.mark.parametrize("name", ["dehb-ref", "smac-mf"])
 def test_without_continue_promotions_every_evaluation_is_charged_from_scratch(name):
     problem = mfbo.problems.get("digits-mlp-table")
     result = run(name, problem, 3 * DIGITS_FULL_COST, continue_promotions=False)
@@ -143,9 +143,9 @@ def test_bad_options_and_problems_are_named():
     with pytest.raises(ValueError, match=r"strategy 'optuna-tpe-hb': needs a problem with a fidelity"):
         rm.OptunaTPEHyperbandStrategy(Space({"x": Float(0.0, 1.0)}), None)
     problem = mfbo.problems.get("digits-mlp-table")
-    with pytest.raises(ValueError, match=r"strategy 'dehb': eta must be an integer >= 2, got 1"):
+    with pytest.raises(ValueError, match=r"strategy 'dehb-ref': eta must be an integer >= 2, got 1"):
         rm.DEHBStrategy(problem.space, problem.fidelity, eta=1)
-    with pytest.raises(ValueError, match=r"unknown reference method 'hyperband'; known: dehb, smac-mf, optuna-tpe-hb"):
+    with pytest.raises(ValueError, match=r"unknown reference method 'hyperband'; known: dehb-ref, smac-mf, optuna-tpe-hb"):
         rm.make("hyperband", problem)
 
 
@@ -160,8 +160,8 @@ def test_a_reference_method_cannot_be_told_a_trial_it_did_not_ask_for():
 
 def test_unavailable_says_in_one_line_why_a_method_cannot_run(monkeypatch):
     monkeypatch.setattr(rm.DEHBStrategy, "module", "no_such_module_for_dehb")
-    reason = rm.unavailable("dehb")
-    assert reason.startswith("dehb: skipped, package 'dehb' does not import (No module named 'no_such_module_for_dehb')")
+    reason = rm.unavailable("dehb-ref")
+    assert reason.startswith("dehb-ref: skipped, package 'dehb' does not import (No module named 'no_such_module_for_dehb')")
     assert reason.endswith("pip install -e '.[reference]'") and "\n" not in reason
     pytest.importorskip("optuna")
     assert rm.unavailable("optuna-tpe-hb") is None
