@@ -15,6 +15,7 @@ from typing import Any
 
 from ..problems.base import Problem
 from ..space import Space
+from .bandits import BANDIT_STRATEGIES
 from .base import Continuation, Strategy
 from .gp_ei import GPEI
 from .mf_gp import MULTI_FIDELITY_STRATEGIES
@@ -106,6 +107,6 @@ def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options:
 
 register(RandomSearch)
 register(GPEI)
-for _cls in MULTI_FIDELITY_STRATEGIES:
+for _cls in MULTI_FIDELITY_STRATEGIES + BANDIT_STRATEGIES:
     register(_cls)
 del _cls

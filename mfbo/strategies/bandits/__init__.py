@@ -6,9 +6,15 @@ BOHB and DEHB, sharing one resource schedule (:mod:`.schedule`).
 
 from __future__ import annotations
 
+from .asha import ASHA
+from .hyperband import Hyperband
 from .schedule import Bracket, Resources, Rung, hyperband_brackets, successive_halving_rungs
+from .sh import SuccessiveHalving
 
 BANDIT_STRATEGIES: tuple[type, ...] = (
+    SuccessiveHalving,
+    Hyperband,
+    ASHA,
 )
 
-__all__ = ["BANDIT_STRATEGIES", "Bracket", "Resources", "Rung", "hyperband_brackets", "successive_halving_rungs"]
+__all__ = ["BANDIT_STRATEGIES", "ASHA", "Hyperband", "SuccessiveHalving", "Bracket", "Resources", "Rung", "hyperband_brackets", "successive_halving_rungs"]

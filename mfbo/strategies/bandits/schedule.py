@@ -56,11 +56,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...space import Fidelity
-from ...trial import Observation
+from ...trial import Observation, Trial
 
 __all__ = [
     "Rung", "Bracket", "successive_halving_rungs", "hyperband_brackets", "floor_log",
-    "check_eta", "Resources", "rank_for_promotion", "BracketRun", "Job",
+    "check_eta", "Resources", "rank_for_promotion", "best_at_highest_fidelity", "BracketRun", "Job",
 ]
 
 _EPS = 1e-9  # relative tolerance of the float comparisons below
@@ -175,6 +175,18 @@ def rank_for_promotion(results: Sequence[tuple[int, Observation]]) -> list[int]:
     trial asked first wins). Failed results are left out: they are never promoted."""
     ok = [(obs.value, trial_id) for trial_id, obs in results if obs.ok]
     return [trial_id for _, trial_id in sorted(ok)]
+
+
+def best_at_highest_fidelity(history: Sequence[tuple[Trial, Observation]]) -> dict[str, Any] | None:
+    """The recommendation of the bandit strategies: the configuration with the lowest observed
+    value among the successful trials at the highest fidelity any of them reached (the target
+    once one configuration got there), ties by trial id; ``None`` before any success."""
+    done = [(t, o) for t, o in history if o.ok]
+    if not done:
+        return None
+    top = max(t.fidelity for t, _ in done)
+    best, _ = min(((t, o) for t, o in done if t.fidelity == top), key=lambda pair: (pair[1].value, pair[0].id))
+    return dict(best.config)
 
 
 @dataclass(frozen=True)
