@@ -5,6 +5,7 @@ asynchronous mode, failures, seeds and option checks."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -192,6 +193,37 @@ def test_without_continuation_the_same_configurations_start_from_scratch(one_cyc
     assert all(t.continues is None for t, _ in scratch)
     assert sum(o.cost for _, o in scratch[:121]) == sum(n * r for n, r in TABLE[4])
     assert sum(o.cost for _, o in history[:121]) == hyperband_brackets(3, 1, R)[0].total_resource(resumable=True)
+
+
+def test_the_package_bracket_sizes_give_the_dehb_package_jobs_in_its_order(tmp_path):
+    """With ``bracket_sizes="dehb"`` one cycle asks, one worker, the fidelities that ``dehb``
+    0.1.1's ``DEHB.ask`` gives for ``min_fidelity=1, max_fidelity=81, eta=3``, in the same order,
+    and promotes (asks again a configuration evaluated before) exactly where it does."""
+    problem = Bowl()
+    strategy = DEHB(problem.space, problem.fidelity, seed=0, problem=problem, bracket_sizes="dehb")
+    assert [len(p.vectors) for p in strategy.populations] == [81, 27, 9, 6, 5]
+    history = drive(strategy, problem, 187)
+    ours = [(t.fidelity, t.continues is not None) for t, _ in history]
+    assert Counter(f for f, _ in ours) == {1: 81, 3: 54, 9: 27, 27: 15, 81: 10}
+    dehb = pytest.importorskip("dehb")
+    from ConfigSpace import ConfigurationSpace, Float as CSFloat
+    from loguru import logger
+
+    cs = ConfigurationSpace(seed=0)
+    cs.add([CSFloat("x", (0.0, 1.0)), CSFloat("y", (0.0, 1.0))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # dehb 0.1.1 calls ConfigSpace 0.x names
+        ref = dehb.DEHB(cs=cs, dimensions=2, min_fidelity=1, max_fidelity=R, eta=3, seed=0, n_workers=1,
+                        output_path=str(tmp_path), save_freq="end")
+        logger.remove()
+        theirs, seen = [], []
+        for _ in range(187):
+            job = ref.ask()
+            config = dict(job["config"])
+            theirs.append((round(float(job["fidelity"])), config in seen))  # a promotion: a configuration seen before
+            seen.append(config)
+            ref.tell(job, {"fitness": problem.target_value(config) + 1 / job["fidelity"], "cost": 1.0})
+    assert ours == theirs
 
 
 def test_selection_keeps_the_better_of_parent_and_trial():

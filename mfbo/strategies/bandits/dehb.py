@@ -54,10 +54,12 @@ value (explicit levels coarser than ``eta``), the promotion is evaluated again f
 
 Deviations from the paper / ``dehb`` 0.1.1, and defaults not in the paper
 -------------------------------------------------------------------------
-- Bracket sizes: Li et al.'s ``n = ceil((s_max + 1) / (s + 1) eta^s)`` (the paper cites
-  Hyperband); ``dehb`` computes ``floor((s_max + 1) / (s + 1)) eta^s``, so for ``eta = 3,
+- Bracket sizes: Li et al.'s ``n = ceil((s_max + 1) / (s + 1) eta^s)`` (DEHB's brackets are
+  Hyperband's); ``dehb`` computes ``floor((s_max + 1) / (s + 1)) eta^s``, so for ``eta = 3,
   R = 81`` it starts its brackets with 81, 27, 9, 6, 5 configurations where Hyperband has
-  81, 34, 15, 8, 5, and its populations are 81, 27, 9, 6, 5.
+  81, 34, 15, 8, 5, and its populations are 81, 27, 9, 6, 5. Option
+  ``bracket_sizes = "dehb"`` takes the package's sizes (:func:`dehb_package_brackets`), with
+  which one cycle evaluates exactly the package's jobs at each fidelity, in its order.
 - The first bracket's bottom rung evaluates the random population (the paper); ``dehb`` instead
   evaluates DE trials bred from that unevaluated random population.
 - Promotion candidates are computed when a bracket's rung starts, from the individuals evaluated
@@ -72,7 +74,7 @@ Deviations from the paper / ``dehb`` 0.1.1, and defaults not in the paper
   at the highest fidelity evaluated so far; ``dehb``'s incumbent is the best value at any
   fidelity, which a low-fidelity fluke can hold.
 - Defaults not in the paper: ``boundary_fix = "random"`` (``dehb``'s), ``r_min`` = the fidelity's
-  low end, ``continue_promotions = True`` (issue #14). The strategy does not trim its last
+  low end, ``continue_promotions = True`` (issue #14), ``bracket_sizes = "hyperband"``. The strategy does not trim its last
   jobs to the budget left (neither does ``dehb``); the loop's budget rule ends the run.
 """
 
@@ -88,12 +90,28 @@ from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
 from .evolution import binomial_crossover, check_de_options, de_space, draw_parents, fix_boundary, rand1
-from .schedule import Bracket, Resources, check_eta, hyperband_brackets
+from .schedule import Bracket, Resources, check_eta, hyperband_brackets, successive_halving_rungs
 
-__all__ = ["DEHB", "SubPopulation", "population_sizes"]
+__all__ = ["DEHB", "SubPopulation", "population_sizes", "dehb_package_brackets", "BRACKET_SIZES"]
 
 #: Individuals rand/1 needs in its parent pool.
 MIN_POOL = 3
+
+
+#: The bracket sizes of option ``bracket_sizes`` (module docstring).
+BRACKET_SIZES = ("hyperband", "dehb")
+
+
+def dehb_package_brackets(eta: float, r_min: float, r_max: float) -> tuple[Bracket, ...]:
+    """``dehb`` 0.1.1's brackets (``DEHBBase.get_next_iteration``): Hyperband's, except that
+    bracket ``s`` starts ``floor((s_max + 1) / (s + 1)) * eta^s`` configurations instead of
+    ``ceil((s_max + 1) / (s + 1) * eta^s)``; rung ``i`` keeps ``max(1, floor(n eta^-i))``."""
+    brackets = hyperband_brackets(eta, r_min, r_max)
+    s_max = brackets[0].s
+    return tuple(
+        Bracket(b.s, successive_halving_rungs(int((s_max + 1) // (b.s + 1) * eta ** b.s), eta, b.rungs[0].resource, r_max))
+        for b in brackets
+    )
 
 
 def population_sizes(brackets: tuple[Bracket, ...]) -> list[int]:
@@ -192,13 +210,15 @@ class DEHB(Strategy):
         boundary_fix: ``"random"`` (redraw components outside ``[0, 1]``) or ``"clip"``.
         continue_promotions: continue a promoted configuration's run (issue #14) instead of
             evaluating it from scratch (the paper).
+        bracket_sizes: ``"hyperband"`` (Li et al.'s table) or ``"dehb"`` (the package's sizes,
+            :func:`dehb_package_brackets`).
     """
 
     name = "dehb"
 
     def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None,
                  eta: float = 3.0, r_min: float | None = None, mutation_factor: float = 0.5, crossover_prob: float = 0.5,
-                 boundary_fix: str = "random", continue_promotions: bool = True):
+                 boundary_fix: str = "random", continue_promotions: bool = True, bracket_sizes: str = "hyperband"):
         super().__init__(space, fidelity, seed=seed, problem=problem)
         self.eta = check_eta(eta, self.name)
         self.resources = Resources(fidelity, r_min, strategy=self.name)
@@ -207,7 +227,11 @@ class DEHB(Strategy):
         if not isinstance(continue_promotions, bool):
             raise ValueError(f"strategy {self.name!r}: option continue_promotions must be True or False, got {continue_promotions!r}")
         self.continue_promotions = continue_promotions
-        self.brackets = hyperband_brackets(self.eta, self.resources.r_min, self.resources.r_max)
+        if bracket_sizes not in BRACKET_SIZES:
+            raise ValueError(f"strategy {self.name!r}: option bracket_sizes must be one of {list(BRACKET_SIZES)}, got {bracket_sizes!r}")
+        self.bracket_sizes = bracket_sizes
+        schedule = hyperband_brackets if bracket_sizes == "hyperband" else dehb_package_brackets
+        self.brackets = schedule(self.eta, self.resources.r_min, self.resources.r_max)
         self.s_max = self.brackets[0].s
         self.levels = [self.resources.fidelity_value(rung.resource) for rung in self.brackets[0].rungs]
         self.encoding = de_space(space)
@@ -319,5 +343,5 @@ class DEHB(Strategy):
         return {
             "eta": self.eta, "r_min": self.resources.r_min, "mutation_factor": self.mutation_factor,
             "crossover_prob": self.crossover_prob, "boundary_fix": self.boundary_fix,
-            "continue_promotions": self.continue_promotions,
+            "continue_promotions": self.continue_promotions, "bracket_sizes": self.bracket_sizes,
         }
