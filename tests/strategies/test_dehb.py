@@ -311,3 +311,16 @@ def test_bad_options_name_the_option(options, message):
 def test_a_problem_without_fidelity_is_refused():
     with pytest.raises(ValueError, match=r"strategy 'dehb' needs a multi-fidelity problem"):
         DEHB(Space(x=Float(0.0, 1.0)))
+
+
+def test_registered_under_dehb_with_its_options():
+    from mfbo.strategies import make, option_names
+
+    assert option_names("dehb") == ["eta", "r_min", "mutation_factor", "crossover_prob", "boundary_fix",
+                                    "continue_promotions", "bracket_sizes"]
+    strategy = make("dehb", Bowl(), seed=4, eta=2, crossover_prob=1)
+    assert (strategy.eta, strategy.crossover_prob, strategy.levels[-1]) == (2.0, 1.0, R)
+    with pytest.raises(ValueError, match=r"strategy 'dehb': option mutation_factor must be float, got 'big'"):
+        make("dehb", Bowl(), mutation_factor="big")
+    with pytest.raises(ValueError, match=r"strategy 'dehb': option bracket_sizes must be one of \['hyperband', 'dehb'\]"):
+        make("dehb", Bowl(), bracket_sizes="bohb")

@@ -7,6 +7,7 @@ BOHB and DEHB, sharing one resource schedule (:mod:`.schedule`).
 from __future__ import annotations
 
 from .asha import ASHA
+from .dehb import DEHB
 from .hyperband import Hyperband
 from .schedule import Bracket, Resources, Rung, hyperband_brackets, successive_halving_rungs
 from .sh import SuccessiveHalving
@@ -15,6 +16,7 @@ BANDIT_STRATEGIES: tuple[type, ...] = (
     SuccessiveHalving,
     Hyperband,
     ASHA,
+    DEHB,
 )
 
 __all__ = ["BANDIT_STRATEGIES", "ASHA", "Hyperband", "SuccessiveHalving", "Bracket", "Resources", "Rung", "hyperband_brackets", "successive_halving_rungs"]

@@ -71,8 +71,9 @@ Deviations from the paper / ``dehb`` 0.1.1, and defaults not in the paper
 - Ranking sorts by fitness with ties in population order (stable); ``dehb`` uses numpy's default
   sort. The encoding of integers and categoricals is in :mod:`.evolution`.
 - ``recommend()``: the best configuration observed at the target fidelity, before any the best
-  at the highest fidelity evaluated so far; ``dehb``'s incumbent is the best value at any
-  fidelity, which a low-fidelity fluke can hold.
+  at the highest fidelity evaluated so far, ties by trial id (the rule of every bandit strategy
+  here); ``dehb``'s incumbent is the best value at any fidelity, which a low-fidelity fluke can
+  hold.
 - Defaults not in the paper: ``boundary_fix = "random"`` (``dehb``'s), ``r_min`` = the fidelity's
   low end, ``continue_promotions = True`` (issue #14), ``bracket_sizes = "hyperband"``. The strategy does not trim its last
   jobs to the budget left (neither does ``dehb``); the loop's budget rule ends the run.
@@ -90,7 +91,7 @@ from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
 from .evolution import binomial_crossover, check_de_options, de_space, draw_parents, fix_boundary, rand1
-from .schedule import Bracket, Resources, check_eta, hyperband_brackets, successive_halving_rungs
+from .schedule import Bracket, Resources, best_at_highest_fidelity, check_eta, hyperband_brackets, successive_halving_rungs
 
 __all__ = ["DEHB", "SubPopulation", "population_sizes", "dehb_package_brackets", "BRACKET_SIZES"]
 
@@ -330,14 +331,9 @@ class DEHB(Strategy):
 
     # recommend ----------------------------------------------------------------------------------
     def recommend(self) -> dict[str, Any] | None:
-        """The best configuration observed at the target fidelity, else at the highest fidelity
-        evaluated so far (``None`` before any success)."""
-        done = self.successes()
-        if not done:
-            return None
-        top = max(t.fidelity for t, _ in done)
-        best, _ = min(((t, o) for t, o in done if t.fidelity == top), key=lambda pair: pair[1].value)
-        return dict(best.config)
+        """The best configuration observed at the highest fidelity reached (the target once a
+        configuration got there), as every bandit strategy (:func:`.schedule.best_at_highest_fidelity`)."""
+        return best_at_highest_fidelity(self.history)
 
     def options(self) -> dict[str, Any]:
         return {
