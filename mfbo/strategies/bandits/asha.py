@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
@@ -60,7 +61,7 @@ class ASHA(Strategy):
 
     name = "asha"
 
-    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem=None,
+    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None,
                  eta: float = 3.0, r_min: float | None = None, max_rung: int | None = None):
         super().__init__(space, fidelity, seed=seed, problem=problem)
         self.eta = check_eta(eta, self.name)
@@ -102,6 +103,7 @@ class ASHA(Strategy):
         return None
 
     def ask(self) -> Trial:
+        """:meth:`Strategy.ask`, filing the trial in the rung it runs at."""
         trial = super().ask()
         self._rung_of[trial.id] = self._asked_rung
         return trial

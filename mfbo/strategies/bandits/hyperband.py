@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
@@ -58,7 +59,7 @@ class Hyperband(Strategy):
 
     name = "hyperband"
 
-    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem=None,
+    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None,
                  eta: float = 3.0, r_min: float | None = None):
         super().__init__(space, fidelity, seed=seed, problem=problem)
         self.eta = check_eta(eta, self.name)
@@ -98,6 +99,7 @@ class Hyperband(Strategy):
         return run, run.next_job()
 
     def ask(self) -> Trial:
+        """:meth:`Strategy.ask`, filing the trial in the bracket whose job it is."""
         trial = super().ask()
         run, job = self._asked
         run.started(job, trial.id)

@@ -20,7 +20,9 @@ Defaults and deviations (not in the paper):
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from ...problems.base import Problem
 from ...space import Fidelity, Space
 from .hyperband import Hyperband
 from .schedule import Bracket, floor_log, successive_halving_rungs
@@ -39,7 +41,7 @@ class SuccessiveHalving(Hyperband):
 
     name = "sh"
 
-    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem=None,
+    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None,
                  eta: float = 3.0, r_min: float | None = None, n: int | None = None):
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"strategy {self.name!r}: option n must be an integer >= 1 or None (the default), got {n!r}")
@@ -47,10 +49,12 @@ class SuccessiveHalving(Hyperband):
         super().__init__(space, fidelity, seed=seed, problem=problem, eta=eta, r_min=r_min)
 
     def _brackets(self) -> tuple[Bracket, ...]:
+        """The one bracket: ``n`` configurations on Hyperband's rungs of bracket ``s_max``
+        (called by ``Hyperband.__init__``, which also fixes the default ``n`` here)."""
         s_max = floor_log(self.resources.r_max / self.resources.r_min, self.eta)
         if self.n is None:
             self.n = math.ceil(self.eta ** s_max - 1e-9)
         return (Bracket(s_max, successive_halving_rungs(self.n, self.eta, self.resources.r_min, self.resources.r_max)),)
 
-    def options(self) -> dict:
+    def options(self) -> dict[str, Any]:
         return {**super().options(), "n": self.n}
