@@ -1,10 +1,11 @@
 """DEHB: differential evolution inside Hyperband's brackets.
 
 Awad, Mallik & Hutter, "DEHB: Evolutionary Hyperband for Scalable, Robust and Efficient
-Hyperparameter Optimization", IJCAI 2021 (arXiv:2105.09821), Algorithms 1 and 2 and Section 4,
-with DE/rand/1/bin (:mod:`.evolution`), ``F = 0.5``, ``CR = 0.5``. The maintained implementation
-is the ``dehb`` package (0.1.1 read; run as ``dehb-ref`` in ``experiments/reference_methods.py``);
-where it and the paper differ, the choice is said below.
+Hyperparameter Optimization", IJCAI 2021 (arXiv:2105.09821): DEHB as described in its Section 4
+and algorithm listings, with DE/rand/1/bin (:mod:`.evolution`), ``F = 0.5``, ``CR = 0.5``. The
+maintained implementation is the ``dehb`` package (0.1.1 read; run as ``dehb-ref`` in
+``experiments/reference_methods.py``); where the paper leaves a detail open, the package's choice
+is taken, and where they differ the choice is said below.
 
 The algorithm
 -------------
@@ -23,10 +24,11 @@ rung ``i`` is at level ``s_max - s + i``.
   individual: **selection** keeps the trial when ``f(trial) <= f(target)``.
 - **First Hyperband iteration** (the first ``s_max + 1`` brackets). The first bracket's bottom
   rung evaluates the random initial population of level 0 itself (random search, as Hyperband's
-  first bracket). At every rung ``i > 0`` of these brackets the configurations are *promoted*: the
-  best evaluated individuals of level ``j - 1`` that population ``j`` does not hold yet (and that
-  are not already being evaluated at level ``j``), so the higher populations are seeded with the
-  promoted configurations.
+  first bracket), and its higher rungs promote as vanilla successive halving, so the higher
+  populations are seeded with the promoted configurations (the paper). As in ``dehb``
+  (``iteration_counter < max_SH_iter``), every rung ``i > 0`` of the other brackets of this first
+  iteration promotes too: the best evaluated individuals of level ``j - 1`` that population ``j``
+  does not hold yet (and that are not being evaluated at level ``j`` already).
 - **Evolution** (every other job): the parent pool is the best ``n_{s,i}`` individuals of level
   ``j - 1`` (of level ``j`` itself for a bracket's bottom rung): the configurations successive
   halving would have promoted, the paper's "modified SH". When it has fewer than 3 individuals,
