@@ -7,7 +7,7 @@ import pytest
 
 from mfbo import Fidelity
 from mfbo.strategies.bandits.schedule import (
-    Bracket, BracketRun, Resources, floor_log, hyperband_brackets, rank_for_promotion, successive_halving_rungs,
+    Bracket, BracketRun, Resources, floor_log, floored_brackets, hyperband_brackets, rank_for_promotion, successive_halving_rungs,
 )
 from mfbo.trial import Observation
 
@@ -45,6 +45,32 @@ def test_budget_of_one_full_cycle_by_hand():
     assert resumed == [297, 276, 279, 324, 405]
     assert [b.total_resource(resumable=True) for b in brackets] == pytest.approx(resumed)
     assert sum(b.total_resource(True) for b in brackets) == pytest.approx(1581)
+
+
+def test_floored_brackets_are_hpbandsters(monkeypatch):
+    """hpbandster 0.7.4's HyperBand (and dehb 0.1.1) start bracket s with
+    floor((s_max + 1) / (s + 1)) * eta**s configurations; its master is built with a stub
+    dispatcher (no name server) and asked for one cycle of iterations."""
+    pytest.importorskip("hpbandster")
+    ConfigSpace = pytest.importorskip("ConfigSpace")
+    import hpbandster.core.master
+    from hpbandster.optimizers.hyperband import HyperBand
+
+    class NoDispatcher:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(hpbandster.core.master, "Dispatcher", NoDispatcher)
+    space = ConfigSpace.ConfigurationSpace(seed=0)
+    space.add(ConfigSpace.UniformFloatHyperparameter("x", 0.0, 1.0))
+    reference = HyperBand(configspace=space, eta=3, min_budget=1, max_budget=81, run_id="test")
+    iterations = [reference.get_next_iteration(i) for i in range(5)]
+    expected = [[(n, round(float(b), 9)) for n, b in zip(it.num_configs, it.budgets)] for it in iterations]
+    assert [table(b.rungs) for b in floored_brackets(3, 1, 81)] == expected
+    assert [e[0][0] for e in expected] == [81, 27, 9, 6, 5]
 
 
 def test_floor_log_is_exact_where_floats_are_not():

@@ -97,6 +97,12 @@ def test_one_full_hyperband_cycle_counts_and_budget(resumable, budget):
     assert result.recommendation == best_at_target.config
 
 
+def test_a_cycle_with_hpbandsters_bracket_sizes():
+    result = mfbo.minimize(Epochs(81, True), "hyperband", budget=10_000, seed=0, max_trials=81 + 54 + 27 + 15 + 10,
+                           strategy_options={"bracket_sizes": "hpbandster"})
+    assert Counter(t.fidelity for t in result.trials) == {1: 81, 3: 27 + 27, 9: 9 + 9 + 9, 27: 3 + 3 + 3 + 6, 81: 1 + 1 + 1 + 2 + 5}
+
+
 def test_hyperband_starts_the_next_bracket_while_one_waits_and_serves_the_oldest_first():
     hb = Hyperband(SPACE, NINE, seed=0)  # brackets: 9 @ 1 -> 3 @ 3 -> 1 @ 9; 5 @ 3 -> 1 @ 9; 3 @ 9
     assert [(b.s, [r.n_configs for r in b.rungs]) for b in hb.brackets] == [(2, [9, 3, 1]), (1, [5, 1]), (0, [3])]
@@ -199,6 +205,7 @@ def test_asha_with_four_workers_never_waits_and_reaches_the_target_sooner_than_s
     ("sh", {"n": 0}, "option n must be an integer >= 1"),
     ("asha", {"max_rung": 3}, r"option max_rung must be an integer in \[0, 2\]"),
     ("hyperband", {"eta": 1}, "option eta must be a number > 1"),
+    ("hyperband", {"bracket_sizes": "paper"}, r"option bracket_sizes must be one of \['hyperband', 'hpbandster'\]"),
 ])
 def test_bad_options_name_the_option(name, options, message):
     with pytest.raises(ValueError, match=message):

@@ -22,6 +22,8 @@ promote fewer configurations.
 Defaults and deviations (not in the paper):
 
 - ``eta = 3`` (the paper's suggestion) and ``r_min`` = the fidelity's low end.
+- ``bracket_sizes = "hpbandster"`` (not the default) starts the brackets with hpbandster's
+  ``floor((s_max + 1) / (s + 1)) * eta**s`` configurations, for a like-for-like comparison.
 - The cycle ``s_max, ..., 0`` repeats until mfbo's budget ends (the paper's infinite-horizon
   variant instead grows ``R``); the run loop stops the last bracket where the budget runs out.
 - Several workers (as hpbandster's master does): when no started bracket has a job, because
@@ -44,7 +46,7 @@ from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
-from .schedule import Bracket, BracketRun, Job, Resources, Rung, best_at_highest_fidelity, check_eta, hyperband_brackets
+from .schedule import BRACKET_TABLES, Bracket, BracketRun, Job, Resources, Rung, best_at_highest_fidelity, check_eta
 
 __all__ = ["Hyperband"]
 
@@ -55,14 +57,19 @@ class Hyperband(Strategy):
     Options:
         eta: the halving rate, > 1 (default 3): each rung keeps the top ``1/eta``.
         r_min: the smallest resource, a fidelity value in ``[low, target]`` (default ``low``).
+        bracket_sizes: ``"hyperband"`` (default), the paper's table; ``"hpbandster"``, the
+            reference package's (:func:`~.schedule.floored_brackets`), for comparisons with it.
     """
 
     name = "hyperband"
 
     def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None,
-                 eta: float = 3.0, r_min: float | None = None):
+                 eta: float = 3.0, r_min: float | None = None, bracket_sizes: str = "hyperband"):
         super().__init__(space, fidelity, seed=seed, problem=problem)
         self.eta = check_eta(eta, self.name)
+        if bracket_sizes not in BRACKET_TABLES:
+            raise ValueError(f"strategy {self.name!r}: option bracket_sizes must be one of {list(BRACKET_TABLES)}, got {bracket_sizes!r}")
+        self.bracket_sizes = bracket_sizes
         self.resources = Resources(fidelity, r_min, strategy=self.name)
         self.brackets = self._brackets()
         self._running: list[BracketRun] = []  # started, not finished; oldest first
@@ -72,7 +79,7 @@ class Hyperband(Strategy):
 
     def _brackets(self) -> tuple[Bracket, ...]:
         """The brackets of one cycle, in the order they run."""
-        return hyperband_brackets(self.eta, self.resources.r_min, self.resources.r_max)
+        return BRACKET_TABLES[self.bracket_sizes](self.eta, self.resources.r_min, self.resources.r_max)
 
     def _sample_configs(self, n: int, rung: Rung, bracket: Bracket) -> list[dict[str, Any]]:
         """``n`` new configurations for ``rung`` (always the bottom one) of ``bracket``: uniform
@@ -119,4 +126,4 @@ class Hyperband(Strategy):
         return best_at_highest_fidelity(self.history)
 
     def options(self) -> dict[str, Any]:
-        return {"eta": self.eta, "r_min": self.resources.r_min, "r_max": self.resources.r_max}
+        return {"eta": self.eta, "r_min": self.resources.r_min, "r_max": self.resources.r_max, "bracket_sizes": self.bracket_sizes}

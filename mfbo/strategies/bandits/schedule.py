@@ -59,7 +59,7 @@ from ...space import Fidelity
 from ...trial import Observation, Trial
 
 __all__ = [
-    "Rung", "Bracket", "successive_halving_rungs", "hyperband_brackets", "floor_log",
+    "Rung", "Bracket", "successive_halving_rungs", "hyperband_brackets", "floored_brackets", "BRACKET_TABLES", "floor_log",
     "check_eta", "Resources", "rank_for_promotion", "best_at_highest_fidelity", "BracketRun", "Job",
 ]
 
@@ -131,6 +131,23 @@ def hyperband_brackets(eta: float, r_min: float, r_max: float) -> tuple[Bracket,
         rungs = successive_halving_rungs(n, eta, r_max * eta ** -s, r_max)
         brackets.append(Bracket(s, rungs))
     return tuple(brackets)
+
+
+def floored_brackets(eta: float, r_min: float, r_max: float) -> tuple[Bracket, ...]:
+    """The brackets of the reference packages hpbandster 0.7.4 (``HyperBand.get_next_iteration``)
+    and dehb 0.1.1 (``DEHBBase.get_next_iteration``): Hyperband's, except that bracket ``s``
+    starts ``floor((s_max + 1) / (s + 1)) * eta**s`` configurations instead of the paper's
+    ``ceil((s_max + 1) / (s + 1) * eta**s)`` (81, 27, 9, 6, 5 for ``eta = 3, R / r = 81``
+    where the paper has 81, 34, 15, 8, 5)."""
+    s_max = floor_log(r_max / r_min, eta)
+    return tuple(
+        Bracket(s, successive_halving_rungs(int((s_max + 1) // (s + 1) * eta ** s), eta, r_max * eta ** -s, r_max))
+        for s in range(s_max, -1, -1)
+    )
+
+
+#: Option ``bracket_sizes`` of Hyperband and BOHB: the paper's table, or the reference packages'.
+BRACKET_TABLES = {"hyperband": hyperband_brackets, "hpbandster": floored_brackets}
 
 
 class Resources:

@@ -57,4 +57,4 @@ class SuccessiveHalving(Hyperband):
         return (Bracket(s_max, successive_halving_rungs(self.n, self.eta, self.resources.r_min, self.resources.r_max)),)
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "n": self.n}
+        return {"eta": self.eta, "r_min": self.resources.r_min, "r_max": self.resources.r_max, "n": self.n}
