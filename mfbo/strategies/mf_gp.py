@@ -3,13 +3,18 @@
 Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.base.Acquisition`:
 
 1. **Initial design**: a nested scrambled-Sobol design charged like any other trial, spending
-   ``init_fraction`` of the run's budget (10 % by default). Two rules (option ``design``):
-   ``"budget-share"`` (:func:`initial_design`) spreads the fidelities so that the cheap levels
-   dominate; ``"ladder"`` (:func:`ladder_design`) runs a few configurations up a geometric ladder
-   of fidelities (:func:`geometric_ladder`, e.g. epochs 1, 3, 9, 27, 52), so that the model sees
-   what each rung says about the target before the acquisition commits budget to a rung. The
-   default (``"auto"``) climbs the ladder on resumable problems, where climbing costs no more
-   than training to the top once, and shares the budget otherwise.
+   ``init_fraction`` of the run's budget (10 % by default). Three rules (option ``design``,
+   :mod:`mfbo.strategies.mf_design`): ``"budget-share"`` (:func:`initial_design`) spreads the
+   fidelities so that the cheap levels dominate; ``"ladder"`` (:func:`ladder_design`) runs a few
+   configurations up a geometric ladder of fidelities (:func:`geometric_ladder`, e.g. epochs 1,
+   3, 9, 27, 52), so that the model sees what each rung says about the target before the
+   acquisition commits budget to a rung; ``"bracket"`` (:func:`bracket_design`) is one
+   successive-halving bracket on that ladder: many configurations at a low rung, the best
+   ``1/3`` of each rung (by observed value) continued to the next (:meth:`_promote`), so the
+   design's budget buys many configurations seen at mid rungs and an incumbent at the target,
+   as Hyperband's first bracket does. The default (``"auto"``) climbs the ladder on resumable
+   problems, where climbing costs no more than training to the top once, and shares the budget
+   otherwise.
 2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel and noise model
    selectable, by default noise that grows towards cheap fidelities), fitted
    to all successful observations at every fidelity with ``Y = -value`` (BoTorch maximises;
@@ -105,6 +110,7 @@ from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
 from ..trial import Observation, Trial
 from .base import Continuation, Strategy
+from .mf_design import DESIGN_LEVELS_CONTINUOUS, bracket_design, geometric_ladder, initial_design, ladder_design
 
 __all__ = [
     "MultiFidelityGPStrategy", "MFKGStrategy", "MFMESStrategy", "MFGIBBONStrategy", "MFEIStrategy", "MFUCBStrategy",
@@ -118,108 +124,20 @@ MAX_ENUMERATED_LEVELS = 16
 #: Exact Cholesky solves up to this many points (GPyTorch's default, 800, would switch larger
 #: problems to conjugate gradients, which is slower and less accurate at these sizes).
 MAX_CHOLESKY_SIZE = 10_000
-#: Normalised fidelities at which the initial design samples a continuous fidelity.
-DESIGN_LEVELS_CONTINUOUS = (0.0, 0.25, 0.5, 0.75, 1.0)
 COST_MODELS = ("auto", "known", "learned")
-DESIGNS = ("auto", "ladder", "budget-share")
+DESIGNS = ("auto", "ladder", "bracket", "budget-share")
 RECOMMENDATION_RULES = ("evaluated", "posterior", "confident")
 #: ``"confident"`` takes the posterior rule's configuration over the evaluated one only when the
 #: posterior mean difference exceeds this many standard deviations of the difference.
 CONFIDENCE_Z = 2.0
 FIDELITY_SCALES = ("problem", "linear", "log")
 FIDELITY_LEVELS = ("auto", "all", "ladder")
-#: Ratio between successive rungs of :func:`geometric_ladder` (Hyperband's default ``eta``).
-LADDER_RATIO = 3.0
 #: Configurations over which a configuration-dependent predicted cost is averaged per design level.
 COST_PROBE_SIZE = 32
 #: The most evaluated configurations offered to the acquisition for continuation in one step.
 MAX_CONTINUED = 64
 #: acquisition optimisations per step when the proposal's known cost exceeds the budget left
 BUDGET_RETRIES = 3
-
-
-def initial_design(level_costs: list[float], design_budget: float | None, min_points: int, min_target: int = 1) -> list[int]:
-    """How many design points each fidelity level gets (levels in increasing order).
-
-    The design budget is split equally between the levels, so a level gets
-    ``n_l = floor(share / cost_l)`` points and the cheap levels dominate (a level too expensive
-    for its share gets none). The target gets at least ``min_target`` points as far as the
-    whole design budget pays for them, and always one; if the design has fewer than ``min_points`` points the cheapest level is topped up; on tiny budgets this can
-    exceed the design budget (the loop charges every point all the same). Configurations come
-    from one Sobol sequence, level ``l`` taking its first ``n_l`` points, and no level gets more
-    points than the cheapest: the design is *nested* (every configuration run at a higher level
-    also ran at the cheapest one), which is what lets the GP learn the correlation between
-    fidelities (Kennedy & O'Hagan 2000).
-
-    Without a budget (``design_budget=None``, e.g. a bare ask/tell loop) the counts are
-    proportional to ``1 / cost`` with ``min_points`` points in all.
-
-    >>> initial_design([0.1, 0.325, 1.0], design_budget=3.0, min_points=4)
-    [10, 3, 1]
-    """
-    costs = np.asarray(level_costs, dtype=float)
-    if design_budget is None:
-        weights = (1 / costs) / np.sum(1 / costs)
-        counts = np.floor(weights * min_points).astype(int)
-    else:
-        counts = np.floor(design_budget / len(costs) / costs + 1e-9).astype(int)
-    affordable = len(costs) if design_budget is None else int(np.floor(design_budget / costs[-1] + 1e-9))
-    counts[-1] = max(counts[-1], min(min_target, affordable), 1)
-    counts[0] = max(counts[0], counts[-1])  # the target's configurations also run at the cheapest level
-    if counts.sum() < min_points:
-        counts[0] += min_points - counts.sum()
-    counts = np.minimum(counts, counts[0])  # nested in the cheapest level's configurations
-    return counts.tolist()
-
-
-def ladder_design(level_costs: list[float], design_budget: float | None, min_points: int) -> list[int]:
-    """How many design points each rung of a ladder gets: ``k`` configurations climb every rung.
-
-    ``level_costs[l]`` is what rung ``l`` adds to a configuration's cost (the increment over
-    rung ``l - 1`` on a resumable problem, the full cost otherwise), so one climb costs
-    ``sum(level_costs)`` and ``k = floor(design_budget / sum(level_costs))``, at least 1. If the
-    ``k L`` points fall short of ``min_points``, further configurations run at the cheapest rung
-    only. Without a budget, ``k = ceil(min_points / L)``, at least 2. Configurations are nested
-    as in :func:`initial_design`.
-
-    >>> ladder_design([1.0, 2.0, 6.0, 18.0, 25.0], design_budget=104.0, min_points=9)
-    [2, 2, 2, 2, 2]
-    >>> ladder_design([1.0, 2.0, 6.0], design_budget=10.0, min_points=6)
-    [4, 1, 1]
-    """
-    costs = np.asarray(level_costs, dtype=float)
-    if design_budget is None:
-        climbs = max(2, -(-min_points // len(costs)))
-    else:
-        climbs = max(1, int(np.floor(design_budget / costs.sum() + 1e-9)))
-    counts = [climbs] * len(costs)
-    counts[0] += max(0, min_points - climbs * len(costs))
-    return counts
-
-
-def geometric_ladder(fidelity: Fidelity, ratio: float = LADDER_RATIO) -> list[float]:
-    """Normalised rungs ``low, low r, low r^2, ..., target`` of a fidelity (``r = ratio``).
-
-    A rung within a factor ``sqrt(r)`` of the target is dropped (it would nearly repeat it);
-    integer fidelities round each rung and drop repeats. A fidelity whose range starts at 0
-    or below, a log-scaled one (already geometric in ``s``) and one with at most 8 explicit
-    levels keep the evenly spaced design levels (:data:`DESIGN_LEVELS_CONTINUOUS`, or every
-    level).
-
-    >>> geometric_ladder(Fidelity("epoch", 1, 52, integer=True))  # epochs 1, 3, 9, 27, 52
-    [0.0, 0.0392..., 0.1568..., 0.5098..., 1.0]
-    """
-    if fidelity.is_discrete and len(fidelity.grid()) <= 8:
-        return [float(fidelity.normalize(v)) for v in fidelity.grid()]
-    if fidelity.low <= 0 or fidelity.log:
-        return sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
-    values, v = [], float(fidelity.low)
-    while v * np.sqrt(ratio) < fidelity.target:
-        values.append(v)
-        v *= ratio
-    values.append(fidelity.target)
-    rungs = {float(fidelity.normalize(fidelity.denormalize(fidelity.normalize(x)))) for x in values}
-    return sorted(rungs)
 
 
 class MultiFidelityGPStrategy(Strategy):
@@ -251,9 +169,10 @@ class MultiFidelityGPStrategy(Strategy):
         refit_growth: re-optimise the hyperparameters when the data has grown by this fraction
             since the last optimisation (0: every step); see :meth:`_surrogate`.
         design: the initial design rule, one of :data:`DESIGNS`: ``"ladder"``
-            (:func:`ladder_design` on the rungs of :func:`geometric_ladder`), ``"budget-share"``
-            (:func:`initial_design`), or ``"auto"`` (default: the ladder when runs can be
-            continued, see ``continuation``, else the budget share).
+            (:func:`ladder_design` on the rungs of :func:`geometric_ladder`), ``"bracket"``
+            (:func:`bracket_design` on the same rungs, promotions by :meth:`_promote`),
+            ``"budget-share"`` (:func:`initial_design`), or ``"auto"`` (default: the ladder when
+            runs can be continued, see ``continuation``, else the budget share).
         continuation: on a resumable problem (:attr:`mfbo.problems.Problem.resumable`), let the
             acquisition continue evaluated configurations to higher rungs at the incremental
             cost (default True; ignored on problems that cannot resume).
@@ -380,8 +299,8 @@ class MultiFidelityGPStrategy(Strategy):
         self._rungs = [float(s) for s in self._levels] if self._levels is not None else geometric_ladder(fidelity)
         if fidelity_levels == "ladder" or (fidelity_levels == "auto" and self._continues and self.acquisition_class.per_unit_cost):
             self._levels = torch.tensor(self._rungs, dtype=DTYPE)
-        self._ladder = design == "ladder" or (design == "auto" and self._continues)
-        if self._ladder:
+        self._design_rule = ("ladder" if self._continues else "budget-share") if design == "auto" else design
+        if self._design_rule in ("ladder", "bracket"):
             self._design_levels = self._rungs
         elif fidelity.is_discrete and len(fidelity.grid()) <= 8:
             self._design_levels = [float(fidelity.normalize(v)) for v in fidelity.grid()]
@@ -389,6 +308,9 @@ class MultiFidelityGPStrategy(Strategy):
             self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
         self._design: list[tuple[dict[str, Any], Any]] | None = None
         self._design_size = 0  # trials the initial design asked for (or found already told)
+        #: the bracket design's rung in progress (s, keys of its configurations) and the rungs to come (s, n)
+        self._rung: tuple[float, set[tuple]] | None = None
+        self._promotions: list[tuple[float, int]] = []
         self._queue: list[tuple[dict[str, Any], Any]] = []
         self._verified_last = False
         self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
@@ -492,7 +414,9 @@ class MultiFidelityGPStrategy(Strategy):
             level_costs, design_budget = [0.05 + 0.95 * s for s in levels], None
         else:
             design_budget = None if self.budget is None else self.init_fraction * self.budget
-        if self._ladder:
+        if self._design_rule == "bracket":
+            counts = bracket_design(level_costs, design_budget, self.min_init, resumable=self._continues)
+        elif self._design_rule == "ladder":
             if self._continues:  # a climb pays each rung's increment only
                 level_costs = list(np.diff(level_costs, prepend=0.0).clip(min=1e-3 * level_costs[-1]))
             counts = ladder_design(level_costs, design_budget, self.min_init)
@@ -500,11 +424,39 @@ class MultiFidelityGPStrategy(Strategy):
             counts = initial_design(level_costs, design_budget, self.min_init, self.min_target_init)
         sobol = torch.quasirandom.SobolEngine(self.space.dim, scramble=True, seed=draw_seed(self.rng))
         configs = self.space.decode_many(sobol.draw(max(counts), dtype=DTYPE).numpy())
+        self._design_size = sum(counts)
+        if self._design_rule == "bracket":  # the start rung now, the others by promotion (_promote)
+            start = next(i for i, n in enumerate(counts) if n)
+            self._rung = (levels[start], {self._key(c) for c in configs})
+            self._promotions = [(s, n) for s, n in zip(levels[start + 1:], counts[start + 1:]) if n]
+            return [(c, self.fidelity.denormalize(levels[start])) for c in configs]
         design = []
         for s, n in zip(levels, counts):  # cheapest level first
             value = self.fidelity.denormalize(s)
             design.extend((configs[i], value) for i in range(n))
         return design
+
+    def _promotion_due(self) -> bool:
+        """The bracket design has a rung to come and every configuration of the rung in
+        progress has its result (none is pending)."""
+        if not self._promotions or self._rung is None:
+            return False
+        return not any(self._key(t.config) in self._rung[1] for t in self.pending.values())
+
+    def _promote(self) -> None:
+        """Successive halving in the bracket design: the ``n`` configurations of the rung in
+        progress with the best observed values there (ties: the earlier trial) go on to the next
+        rung, ``n`` as :func:`bracket_design` planned it (fewer if fewer succeeded); a failed
+        evaluation is never promoted. Fills ``_design`` with their evaluations at the next rung."""
+        s, members = self._rung
+        results = sorted(
+            (o.value, t.id, t.config) for t, o in self.successes()
+            if abs(self.fidelity.normalize(t.fidelity) - s) < 1e-9 and self._key(t.config) in members
+        )
+        s_next, n_next = self._promotions.pop(0)
+        chosen = [config for _, _, config in results[:n_next]]
+        self._rung = (s_next, {self._key(c) for c in chosen})
+        self._design = [(dict(c), self.fidelity.denormalize(s_next)) for c in chosen]
 
     # Model ------------------------------------------------------------------------------------------
     def _data(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -581,7 +533,7 @@ class MultiFidelityGPStrategy(Strategy):
 
     def _ready(self) -> bool:
         """The model phase has begun: the design is used up and two evaluations succeeded."""
-        return self._design is not None and not self._design and len(self.successes()) >= 2
+        return self._design is not None and not self._design and not self._promotion_due() and len(self.successes()) >= 2
 
     def _surrogate(self):
         """``(model, X, Y, cost_model)`` on all successes, rebuilt whenever the history grew.
@@ -643,7 +595,9 @@ class MultiFidelityGPStrategy(Strategy):
     def _suggest(self) -> tuple[dict[str, Any], Any] | Continuation:
         if self._design is None:  # skipped when add_observation supplied enough data already
             self._design = self._build_design() if len(self.successes()) < self.min_init else []
-            self._design_size = len(self._design) if self._design else len(self.history)
+            self._design_size = self._design_size if self._design else len(self.history)
+        if not self._design and self._promotion_due():
+            self._promote()
         if self._design:
             return self._continue_if_possible(*self._design.pop(0))
         if self._queue:

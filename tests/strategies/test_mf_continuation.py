@@ -14,6 +14,7 @@ from mfbo.acquisition.optimize import optimize_joint
 from mfbo.models import ContinuationCost, KnownCost
 from mfbo.problems.base import Problem
 from mfbo.strategies import make
+from mfbo.strategies.mf_design import _bracket_cost, bracket_design
 from mfbo.strategies.mf_gp import geometric_ladder, ladder_design
 from mfbo.trial import Observation
 
@@ -139,7 +140,7 @@ def test_the_cost_model_learns_costs_from_scratch_not_the_increments_charged(cur
 
 def test_the_ladder_design_climbs_by_continuation(curve_run):
     problem, strategy, result = curve_run
-    assert strategy.options()["design"] == "auto" and strategy._ladder
+    assert strategy.options()["design"] == "auto" and strategy._design_rule == "ladder"
     design = result.trials[: strategy._design_size]
     rungs = [1, 3, 9, EPOCHS]
     assert sorted({t.fidelity for t in design}) == rungs
@@ -185,7 +186,7 @@ def test_no_continuation_when_it_is_switched_off_or_the_problem_cannot_resume():
     assert sorted({t.fidelity for t in off.trials[:5]}) == [1, 3, 9, EPOCHS][: len({t.fidelity for t in off.trials[:5]})]
     problem.resumable = False
     strategy = make("mf-ei", problem, seed=0)
-    assert not strategy._continues and not strategy._ladder  # 'auto' shares the budget instead
+    assert not strategy._continues and strategy._design_rule == "budget-share"  # 'auto' shares the budget instead
 
 
 def test_recommendation_rules_are_logged_side_by_side(curve_run):
@@ -276,3 +277,72 @@ def test_verification_evaluates_the_posterior_favourite_at_the_target_every_othe
         off.add_observation(config, 9, problem.evaluate(config, 9))
     off._design = []
     assert off._verification() is None
+
+
+# -- the bracket design -----------------------------------------------------------------------------
+def test_bracket_design_starts_at_the_lowest_rung_the_budget_pays_for():
+    costs = [1.0, 3.0, 9.0, 27.0]
+    # from scratch, 27 + 9 + 3 + 1 configurations cost 27 * 1 + 9 * 3 + 3 * 9 + 27 = 108; resumed,
+    # the promoted ones pay the increments: 27 + 9 * 2 + 3 * 6 + 18 = 81
+    assert _bracket_cost([27, 9, 3, 1], costs, resumable=False) == 108
+    assert _bracket_cost([27, 9, 3, 1], costs, resumable=True) == 81
+    assert bracket_design(costs, 81, min_points=3, resumable=True) == [27, 9, 3, 1]
+    assert bracket_design(costs, 162, min_points=3, resumable=True) == [54, 18, 6, 2]  # scale 2
+    # half the standard bracket from the cheapest rung (13, 4, 1, 1: 13 + 12 + 9 + 27 = 61 from
+    # scratch) is the least the design accepts before it starts a rung higher (5, 2, 1: 60)
+    assert bracket_design(costs, 61, min_points=3, resumable=False) == [13, 4, 1, 1]
+    assert bracket_design(costs, 60, min_points=3, resumable=False) == [0, 5, 2, 1]
+    assert bracket_design(costs, 10, min_points=3, resumable=False) == [3, 0, 0, 1]  # no bracket fits: the best of 3 to the target
+    assert bracket_design(costs, 81, min_points=40, resumable=True) == [40, 9, 3, 1]  # topped up
+    assert bracket_design(costs, None, min_points=3, resumable=True) == [27, 9, 3, 1]
+
+
+def _tell(strategy, trial, value):
+    observation = Observation(value=value, cost=1.0) if value is not None else Observation.failure("diverged", cost=1.0)
+    strategy.tell(trial, observation)
+
+
+def test_the_bracket_design_promotes_the_best_of_each_rung_by_continuation():
+    problem = CurveProblem()
+    strategy = make("mf-ucb", problem, seed=0, design="bracket", init_fraction=0.25)
+    strategy.set_budget(12 * EPOCHS)  # design budget 81: the standard bracket 27, 9, 3, 1
+    bottom = [strategy.ask() for _ in range(27)]
+    assert {t.fidelity for t in bottom} == {1} and len({t.config["x"] for t in bottom}) == 27
+    values = [0.5 + 0.01 * i for i in range(27)]
+    values[3] = None  # a failure is never promoted
+    values[20] = values[7] = 0.0  # a tie: the earlier trial first
+    values[21] = 0.001
+    # all results but one: the rung is not complete, so nothing is promoted yet
+    for trial, value in zip(bottom[:-1], values):
+        _tell(strategy, trial, value)
+    waiting = strategy.ask()
+    assert waiting.continues is None and not strategy._design
+    _tell(strategy, bottom[-1], values[-1])
+    _tell(strategy, waiting, 1.0)
+    promoted = [strategy.ask() for _ in range(9)]
+    expected = [7, 20, 21, 0, 1, 2, 4, 5, 6]  # ids of the nine best successes at epoch 1
+    assert [t.continues for t in promoted] == [bottom[i].id for i in expected]
+    assert all(t.fidelity == 3 and t.config == bottom[i].config for t, i in zip(promoted, expected))
+    for trial, value in zip(promoted, [0.3, 0.2, 0.1, 0.9, 0.8, None, 0.7, 0.6, 0.5]):
+        _tell(strategy, trial, value)
+    third = [strategy.ask() for _ in range(3)]
+    assert [t.continues for t in third] == [promoted[i].id for i in (2, 1, 0)] and {t.fidelity for t in third} == {9}
+    for trial, value in zip(third, [0.05, 0.04, 0.06]):
+        _tell(strategy, trial, value)
+    top = strategy.ask()
+    assert top.continues == third[1].id and top.fidelity == EPOCHS
+    assert strategy._design_size == 27 + 9 + 3 + 1 and not strategy._promotions
+
+
+def test_the_bracket_design_restarts_promotions_where_runs_cannot_be_continued():
+    problem = CurveProblem()
+    problem.resumable = False
+    result = mfbo.minimize(problem, "mf-ucb", budget=12 * EPOCHS, seed=0, strategy_options={"design": "bracket", "init_fraction": 0.3})
+    counts = bracket_design([1.0, 3.0, 9.0, 27.0], 0.3 * 12 * EPOCHS, min_points=3, resumable=False)
+    assert counts[0] > 9  # starts at epoch 1
+    design = result.trials[: sum(counts)]
+    assert [t.fidelity for t in design] == [r for r, n in zip([1, 3, 9, EPOCHS], counts) for _ in range(n)]
+    assert all(t.continues is None for t in result.trials)
+    for low, high, n in ((1, 3, counts[1]), (3, 9, counts[2]), (9, EPOCHS, counts[3])):
+        best = sorted((t for t in design if t.fidelity == low), key=lambda t: (t.value, t.id))[:n]
+        assert [t.config for t in design if t.fidelity == high] == [t.config for t in best]  # run again from scratch
