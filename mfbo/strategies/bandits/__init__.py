@@ -7,6 +7,7 @@ BOHB and DEHB, sharing one resource schedule (:mod:`.schedule`).
 from __future__ import annotations
 
 from .asha import ASHA
+from .bohb import BOHB
 from .dehb import DEHB
 from .hyperband import Hyperband
 from .schedule import Bracket, Resources, Rung, hyperband_brackets, successive_halving_rungs
@@ -16,6 +17,7 @@ BANDIT_STRATEGIES: tuple[type, ...] = (
     SuccessiveHalving,
     Hyperband,
     ASHA,
+    BOHB,
     DEHB,
 )
 
