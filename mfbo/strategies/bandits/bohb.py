@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 
 from ...space import Fidelity, Space
+from ...trial import Observation, Trial
 from .hyperband import Hyperband
 from .kde import KDEColumns, ProductKDE, good_bad_split, propose_by_density_ratio, require_statsmodels
 from .schedule import Bracket, Rung
@@ -134,6 +135,7 @@ class BOHB(Hyperband):
         self.min_bandwidth = float(self._checked("min_bandwidth", min_bandwidth, "a finite number > 0", lambda v: 0 < v < math.inf))
         self.columns = KDEColumns.of(space)
         self.picks: list[str] = []
+        self._results: dict[Any, tuple[list[np.ndarray], list[float]]] = {}  # budget -> KDE vectors, losses
         self._model: KDEModel | None = None
 
     def _checked(self, option: str, value: Any, allowed: str, ok: Any) -> Any:
@@ -158,37 +160,35 @@ class BOHB(Hyperband):
         return configs
 
     # The model ------------------------------------------------------------------------------------
-    def results_by_budget(self) -> dict[Any, tuple[list[dict[str, Any]], list[float]]]:
-        """The told results per fidelity value: configurations and losses (``+inf`` for a
-        failure or a non-finite value), in tell order."""
-        out: dict[Any, tuple[list[dict[str, Any]], list[float]]] = {}
-        for trial, obs in self.history:
-            configs, losses = out.setdefault(trial.fidelity, ([], []))
-            configs.append(trial.config)
-            losses.append(float(obs.value) if obs.ok else math.inf)
-        return out
+    def _observe(self, trial: Trial, observation: Observation) -> None:
+        """File the result under its budget (fidelity value) for the model, then let Hyperband
+        record it; a failure, or a non-finite value, is the loss ``+inf``."""
+        vectors, losses = self._results.setdefault(trial.fidelity, ([], []))
+        vectors.append(self.columns.vectors([trial.config])[0])
+        losses.append(float(observation.value) if observation.ok else math.inf)
+        super()._observe(trial, observation)
 
     def model(self) -> KDEModel | None:
         """The KDEs on the largest budget with enough results, or ``None`` (refitted only when
         that budget or its number of results changes)."""
         d = len(self.space)
-        for budget, (configs, losses) in sorted(self.results_by_budget().items(), key=lambda kv: kv[0], reverse=True):
+        for budget in sorted(self._results, reverse=True):
+            vectors, losses = self._results[budget]
             if self._model is not None and (self._model.budget, self._model.n_results) == (budget, len(losses)):
                 return self._model
             split = good_bad_split(losses, self.top_n_percent, self.min_points_in_model, d)
             if split is not None:
-                return self._fit(budget, configs, split)
+                return self._fit(budget, np.array(vectors), split)
         return None
 
-    def _fit(self, budget: Any, configs: list[dict[str, Any]], split: tuple[np.ndarray, np.ndarray]) -> KDEModel:
-        data = self.columns.vectors(configs)
+    def _fit(self, budget: Any, data: np.ndarray, split: tuple[np.ndarray, np.ndarray]) -> KDEModel:
         good, bad = (
             ProductKDE(self.columns.impute(data[idx], self.rng), self.columns.levels, self.min_bandwidth)
             for idx in split
         )
         if self._model is None or self._model.budget != budget:
-            self.note(f"bohb: KDEs fitted on budget {budget} ({len(configs)} results: {len(split[0])} good, {len(split[1])} bad)")
-        self._model = KDEModel(budget, len(configs), good, bad)
+            self.note(f"bohb: KDEs fitted on budget {budget} ({len(data)} results: {len(split[0])} good, {len(split[1])} bad)")
+        self._model = KDEModel(budget, len(data), good, bad)
         return self._model
 
     def options(self) -> dict[str, Any]:

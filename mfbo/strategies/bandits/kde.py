@@ -62,7 +62,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from scipy.stats import truncnorm
 
 from ...space import Categorical, Space
@@ -199,7 +198,8 @@ class ProductKDE:
             same = np.rint(x[..., unord]) == self.data[None, :, unord]
             with np.errstate(divide="ignore"):  # c = 1: h = 0, and every value is the same
                 log_kernel += np.where(same, np.log1p(-h), np.log(h / np.maximum(c - 1, 1))).sum(axis=2)
-        return logsumexp(log_kernel, axis=1) - math.log(self.data.shape[0])
+        top = log_kernel.max(axis=1, keepdims=True)  # finite: every kernel value is > 0
+        return top[:, 0] + np.log(np.exp(log_kernel - top).sum(axis=1)) - math.log(self.data.shape[0])
 
     def pdf(self, points: np.ndarray) -> np.ndarray:
         """``p(x)`` at ``(m, p)`` points, shape ``(m,)``."""
