@@ -60,7 +60,7 @@ Deviations from the paper / ``dehb`` 0.1.1, and defaults not in the paper
   Hyperband's); ``dehb`` computes ``floor((s_max + 1) / (s + 1)) eta^s``, so for ``eta = 3,
   R = 81`` it starts its brackets with 81, 27, 9, 6, 5 configurations where Hyperband has
   81, 34, 15, 8, 5, and its populations are 81, 27, 9, 6, 5. Option
-  ``bracket_sizes = "dehb"`` takes the package's sizes (:func:`dehb_package_brackets`), with
+  ``bracket_sizes = "dehb"`` takes the package's sizes (:func:`.schedule.floored_brackets`), with
   which one cycle evaluates exactly the package's jobs at each fidelity, in its order.
 - The first bracket's bottom rung evaluates the random population (the paper); ``dehb`` instead
   evaluates DE trials bred from that unevaluated random population.
@@ -93,28 +93,16 @@ from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
 from .evolution import binomial_crossover, check_de_options, de_space, draw_parents, fix_boundary, rand1
-from .schedule import Bracket, Resources, best_at_highest_fidelity, check_eta, hyperband_brackets, successive_halving_rungs
+from .schedule import Bracket, Resources, best_at_highest_fidelity, check_eta, floored_brackets, hyperband_brackets
 
-__all__ = ["DEHB", "SubPopulation", "population_sizes", "dehb_package_brackets", "BRACKET_SIZES"]
+__all__ = ["DEHB", "SubPopulation", "population_sizes", "BRACKET_SIZES"]
 
 #: Individuals rand/1 needs in its parent pool.
 MIN_POOL = 3
 
 
-#: The bracket sizes of option ``bracket_sizes`` (module docstring).
-BRACKET_SIZES = ("hyperband", "dehb")
-
-
-def dehb_package_brackets(eta: float, r_min: float, r_max: float) -> tuple[Bracket, ...]:
-    """``dehb`` 0.1.1's brackets (``DEHBBase.get_next_iteration``): Hyperband's, except that
-    bracket ``s`` starts ``floor((s_max + 1) / (s + 1)) * eta^s`` configurations instead of
-    ``ceil((s_max + 1) / (s + 1) * eta^s)``; rung ``i`` keeps ``max(1, floor(n eta^-i))``."""
-    brackets = hyperband_brackets(eta, r_min, r_max)
-    s_max = brackets[0].s
-    return tuple(
-        Bracket(b.s, successive_halving_rungs(int((s_max + 1) // (b.s + 1) * eta ** b.s), eta, b.rungs[0].resource, r_max))
-        for b in brackets
-    )
+#: Option ``bracket_sizes``: Li et al.'s table, or the ``dehb`` package's (= hpbandster's) sizes.
+BRACKET_SIZES = {"hyperband": hyperband_brackets, "dehb": floored_brackets}
 
 
 def population_sizes(brackets: tuple[Bracket, ...]) -> list[int]:
@@ -171,9 +159,9 @@ class _BracketRun:
     index: int  # how many brackets started before this one
     bracket: Bracket
     first_level: int
-    asked: list[int] = field(default_factory=list)
-    told: list[int] = field(default_factory=list)
-    promotions: dict[int, list[tuple[np.ndarray, int]]] = field(default_factory=dict)
+    asked: list[int] = field(init=False)  # jobs handed out, per rung
+    told: list[int] = field(init=False)  # results received, per rung
+    promotions: dict[int, list[tuple[np.ndarray, int]]] = field(default_factory=dict)  # rung -> queue
 
     def __post_init__(self) -> None:
         self.asked = [0] * len(self.bracket.rungs)
@@ -214,7 +202,7 @@ class DEHB(Strategy):
         continue_promotions: continue a promoted configuration's run (issue #14) instead of
             evaluating it from scratch (the paper).
         bracket_sizes: ``"hyperband"`` (Li et al.'s table) or ``"dehb"`` (the package's sizes,
-            :func:`dehb_package_brackets`).
+            :func:`.schedule.floored_brackets`).
     """
 
     name = "dehb"
@@ -233,8 +221,7 @@ class DEHB(Strategy):
         if bracket_sizes not in BRACKET_SIZES:
             raise ValueError(f"strategy {self.name!r}: option bracket_sizes must be one of {list(BRACKET_SIZES)}, got {bracket_sizes!r}")
         self.bracket_sizes = bracket_sizes
-        schedule = hyperband_brackets if bracket_sizes == "hyperband" else dehb_package_brackets
-        self.brackets = schedule(self.eta, self.resources.r_min, self.resources.r_max)
+        self.brackets = BRACKET_SIZES[bracket_sizes](self.eta, self.resources.r_min, self.resources.r_max)
         self.s_max = self.brackets[0].s
         self.levels = [self.resources.fidelity_value(rung.resource) for rung in self.brackets[0].rungs]
         self.encoding = de_space(space)
