@@ -246,6 +246,8 @@ def test_options_and_their_errors():
         "eta": 3.0, "r_min": 1.0, "r_max": 9.0, "min_points_in_model": 3, "top_n_percent": 15.0, "num_samples": 64,
         "random_fraction": 1 / 3, "bandwidth_factor": 3.0, "min_bandwidth": 1e-3,
     }.items()  # the paper's defaults, and Hyperband's
+    hpbandster = mfbo.strategies.make("bohb", problem(), bracket_sizes="hpbandster", eta=2)
+    assert hpbandster.brackets == mfbo.strategies.make("hyperband", problem(), bracket_sizes="hpbandster", eta=2).brackets
     for option, value, allowed in [
         ("random_fraction", 1.5, r"a number in \[0, 1\]"),
         ("random_fraction", -0.1, r"a number in \[0, 1\]"),

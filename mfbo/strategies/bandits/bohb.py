@@ -73,6 +73,7 @@ from typing import Any
 
 import numpy as np
 
+from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from .hyperband import Hyperband
@@ -105,7 +106,8 @@ class BOHB(Hyperband):
     """BOHB (module docstring).
 
     Options:
-        eta, r_min: as :class:`~.hyperband.Hyperband`.
+        eta, r_min, bracket_sizes: as :class:`~.hyperband.Hyperband` (``bracket_sizes =
+            "hpbandster"`` runs hpbandster's BOHB schedule, for comparisons with it).
         min_points_in_model: ``N_min``, at least ``d + 1`` (default ``d + 1``, ``d`` the number
             of hyperparameters).
         top_n_percent: ``q``, the percentage of results that are good, in ``(0, 100)``.
@@ -118,11 +120,12 @@ class BOHB(Hyperband):
 
     name = "bohb"
 
-    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem=None,
-                 eta: float = 3.0, r_min: float | None = None, min_points_in_model: int | None = None,
+    def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None,
+                 eta: float = 3.0, r_min: float | None = None, bracket_sizes: str = "hyperband",
+                 min_points_in_model: int | None = None,
                  top_n_percent: float = 15.0, num_samples: int = 64, random_fraction: float = 1 / 3,
                  bandwidth_factor: float = 3.0, min_bandwidth: float = 1e-3):
-        super().__init__(space, fidelity, seed=seed, problem=problem, eta=eta, r_min=r_min)
+        super().__init__(space, fidelity, seed=seed, problem=problem, eta=eta, r_min=r_min, bracket_sizes=bracket_sizes)
         require_statsmodels(f"strategy {self.name!r}")
         d = len(space)
         self.min_points_in_model = d + 1 if min_points_in_model is None else int(self._checked(
