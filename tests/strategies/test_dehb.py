@@ -196,15 +196,17 @@ def test_without_continuation_the_same_configurations_start_from_scratch(one_cyc
 
 
 def test_the_package_bracket_sizes_give_the_dehb_package_jobs_in_its_order(tmp_path):
-    """With ``bracket_sizes="dehb"`` one cycle asks, one worker, the fidelities that ``dehb``
+    """With ``bracket_sizes="dehb"`` two cycles ask, one worker, the fidelities that ``dehb``
     0.1.1's ``DEHB.ask`` gives for ``min_fidelity=1, max_fidelity=81, eta=3``, in the same order,
-    and promotes (asks again a configuration evaluated before) exactly where it does."""
+    and promote (ask again a configuration evaluated before) exactly where it does: at the higher
+    rungs of the first cycle only."""
     problem = Bowl()
     strategy = DEHB(problem.space, problem.fidelity, seed=0, problem=problem, bracket_sizes="dehb")
     assert [len(p.vectors) for p in strategy.populations] == [81, 27, 9, 6, 5]
-    history = drive(strategy, problem, 187)
+    history = drive(strategy, problem, 2 * 187)
     ours = [(t.fidelity, t.continues is not None) for t, _ in history]
-    assert Counter(f for f, _ in ours) == {1: 81, 3: 54, 9: 27, 27: 15, 81: 10}
+    assert Counter(f for f, _ in ours[:187]) == {1: 81, 3: 54, 9: 27, 27: 15, 81: 10}
+    assert not any(promoted for _, promoted in ours[187:])
     dehb = pytest.importorskip("dehb")
     from ConfigSpace import ConfigurationSpace, Float as CSFloat
     from loguru import logger
@@ -217,13 +219,32 @@ def test_the_package_bracket_sizes_give_the_dehb_package_jobs_in_its_order(tmp_p
                         output_path=str(tmp_path), save_freq="end")
         logger.remove()
         theirs, seen = [], []
-        for _ in range(187):
+        for _ in range(2 * 187):
             job = ref.ask()
             config = dict(job["config"])
             theirs.append((round(float(job["fidelity"])), config in seen))  # a promotion: a configuration seen before
             seen.append(config)
             ref.tell(job, {"fitness": problem.target_value(config) + 1 / job["fidelity"], "cost": 1.0})
     assert ours == theirs
+
+
+def test_mixed_and_conditional_spaces():
+    """Integers, log scales, categoricals and a conditional parameter go through the DE encoding
+    and back to valid configurations; the inactive parameter is left out."""
+    space = Space({"opt": Categorical(["sgd", "adam", "rmsprop"]), "lr": Float(1e-4, 1e-1, log=True),
+                   "units": Int(16, 256, log=True), "momentum": Float(0.0, 0.99)},
+                  conditions={"momentum": mfbo.space.InCondition("opt", ["sgd"])})
+
+    def fn(config, epochs):
+        return abs(math.log10(config["lr"]) + 2) + (config["opt"] != "adam") + config.get("momentum", 0.0) + 1 / epochs
+
+    problem = Problem.from_function(fn, space, Fidelity("epochs", 1, 27, integer=True), cost=lambda epochs: float(epochs))
+    strategy = DEHB(space, problem.fidelity, seed=0, problem=problem)
+    history = drive(strategy, problem, 150)
+    assert all(space.validate(t.config) == t.config for t, _ in history)
+    assert all(("momentum" in t.config) == (t.config["opt"] == "sgd") for t, _ in history)
+    assert {t.config["opt"] for t, _ in history} == {"sgd", "adam", "rmsprop"}
+    assert Counter(t.config["opt"] for t, _ in history[-40:]).most_common(1)[0][0] == "adam"
 
 
 def test_selection_keeps_the_better_of_parent_and_trial():
