@@ -264,3 +264,42 @@ def test_options_and_their_errors():
         mfbo.strategies.make("bohb", problem(), eta=1)
     with pytest.raises(ValueError, match="needs a multi-fidelity problem"):
         BOHB(SPACE, None)
+
+
+@pytest.mark.filterwarnings("ignore")  # ConfigSpace's deprecation warnings inside hpbandster
+def test_model_matches_hpbandsters_config_generator_on_the_same_results():
+    """The same results told to hpbandster 0.7.4's BOHB config generator and to ours: the same
+    model budget after every result, the same good points, the same bad points but for the worst
+    ones that hpbandster's floor((100 - q) N / 100) leaves out, the same bandwidths but for the
+    categorical one, which ours caps at (c - 1) / c."""
+    CS = pytest.importorskip("ConfigSpace")
+    reference = pytest.importorskip("hpbandster.optimizers.config_generators.bohb")
+    import types
+
+    space = Space(x=Float(0.0, 1.0), lr=Float(1e-4, 1e-1, log=True), c=Categorical(["a", "b", "c"]))
+    cs = CS.ConfigurationSpace(seed=0)
+    cs.add([CS.UniformFloatHyperparameter("x", 0, 1), CS.UniformFloatHyperparameter("lr", 1e-4, 1e-1, log=True),
+            CS.CategoricalHyperparameter("c", ["a", "b", "c"])])
+    columns = [list(space).index(name) for name in cs.keys()]  # ConfigSpace sorts the names
+    ref, ours = reference.BOHB(cs), BOHB(space, EPOCHS, seed=0)
+    rng, dropped, capped = np.random.default_rng(14), 0, False
+    for i, budget in enumerate([1] * 41 + [3] * 9 + [9] * 3):
+        config, value = space.sample(rng), float(rng.random())
+        ref.new_result(types.SimpleNamespace(kwargs={"config": config, "budget": float(budget)}, result={"loss": value}, exception=None, id=i))
+        ours.add_observation(config, budget, Observation(value, 1.0))
+        model = ours.model()
+        assert (model and model.budget) == (max(ref.kde_models) if ref.kde_models else None)
+        kde = ref.kde_models[model.budget] if model else None
+        if model and model.budget == budget:  # refitted by both
+            good, bad = model.good.data[:, columns], model.bad.data[:, columns]
+            np.testing.assert_allclose(kde["good"].data, good)
+            np.testing.assert_allclose(kde["bad"].data, bad[: len(kde["bad"].data)])
+            assert len(kde["bad"].data) == min(len(bad), max(4, (85 * (len(good) + len(bad))) // 100))
+            dropped = max(dropped, len(bad) - len(kde["bad"].data))
+            capped = capped or max(kde["good"].bw[0], kde["bad"].bw[0]) > 2 / 3
+            cap = np.array([2 / 3, np.inf, np.inf])
+            np.testing.assert_allclose(model.good.bandwidth[columns], np.minimum(kde["good"].bw, cap))
+            if len(bad) == len(kde["bad"].data):
+                np.testing.assert_allclose(model.bad.bandwidth[columns], np.minimum(kde["bad"].bw, cap))
+    assert model.budget == 3 and dropped == 1  # at N = 41 on budget 1: 6 good, 35 bad, hpbandster's 34
+    assert capped  # statsmodels' rule gave the categorical a bandwidth above (c - 1) / c
