@@ -31,11 +31,12 @@ rungs are anchored at ``R`` (the paper anchors them at ``r``, so its top rung ma
 paper's ASHA runs until a time limit, with ``R`` reached by the survivors); when two rungs round
 to the same fidelity value a promotion between them keeps its result instead of asking again.
 ``recommend()`` is Hyperband's: the best observed configuration at the highest fidelity reached
-(:func:`~.schedule.best_at_highest_fidelity`).
+(:class:`~.schedule.BestAtHighestFidelity`).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -43,7 +44,7 @@ from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
-from .schedule import Resources, best_at_highest_fidelity, check_eta, floor_log, rank_for_promotion
+from .schedule import BestAtHighestFidelity, Resources, check_eta, floor_log
 
 __all__ = ["ASHA"]
 
@@ -73,9 +74,11 @@ class ASHA(Strategy):
         self.fidelities = [self.resources.fidelity_value(self.resources.r_max * self.eta ** (k - self.max_rung))
                            for k in range(self.max_rung + 1)]
         self.results: list[list[tuple[int, Observation]]] = [[] for _ in self.fidelities]  # told, per rung
+        self._ranked: list[list[tuple[float, int]]] = [[] for _ in self.fidelities]  # (value, id) of the successes, sorted
         self.promoted: list[set[int]] = [set() for _ in self.fidelities]  # trial ids promoted out of each rung
         self._rung_of: dict[int, int] = {}  # trial id -> its rung (pending and told)
         self._asked_rung = 0
+        self._best = BestAtHighestFidelity()
 
     def _suggest(self) -> tuple[dict[str, Any], Any] | Continuation:
         """Algorithm 2's ``get_job``."""
@@ -90,14 +93,14 @@ class ASHA(Strategy):
                 self._asked_rung = k + 1
                 return Continuation(trial_id, self.fidelities[k + 1])
             observed = dict(self.results[k])[trial_id]  # same fidelity value: keep the result
-            self.results[k + 1].append((trial_id, observed))
+            self._file(k + 1, trial_id, observed)
 
     def _promotable(self) -> tuple[int, int] | None:
         """``(trial id, rung)`` of the best configuration in the top ``1/eta`` of the highest
         rung below the top that has one not yet promoted, or ``None``."""
         for k in range(self.max_rung - 1, -1, -1):
             quota = math.floor(len(self.results[k]) / self.eta * (1 + 1e-9))
-            for trial_id in rank_for_promotion(self.results[k])[:quota]:
+            for _, trial_id in self._ranked[k][:quota]:
                 if trial_id not in self.promoted[k]:
                     return trial_id, k
         return None
@@ -109,12 +112,20 @@ class ASHA(Strategy):
         return trial
 
     def _observe(self, trial: Trial, observation: Observation) -> None:
+        self._best.update(trial, observation)
         if trial.id in self._rung_of:  # else told through add_observation: not in a rung
-            self.results[self._rung_of[trial.id]].append((trial.id, observation))
+            self._file(self._rung_of[trial.id], trial.id, observation)
+
+    def _file(self, rung: int, trial_id: int, observation: Observation) -> None:
+        """Add a result to ``rung``, and a success to its ranking (value, then trial id, as
+        :func:`~.schedule.rank_for_promotion`)."""
+        self.results[rung].append((trial_id, observation))
+        if observation.ok:
+            bisect.insort(self._ranked[rung], (observation.value, trial_id))
 
     def recommend(self) -> dict[str, Any] | None:
         """The best observed configuration at the highest fidelity reached."""
-        return best_at_highest_fidelity(self.history)
+        return self._best.config
 
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "r_min": self.resources.r_min, "r_max": self.resources.r_max, "max_rung": self.max_rung}

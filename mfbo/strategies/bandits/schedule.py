@@ -60,7 +60,7 @@ from ...trial import Observation, Trial
 
 __all__ = [
     "Rung", "Bracket", "successive_halving_rungs", "hyperband_brackets", "floored_brackets", "BRACKET_TABLES", "floor_log",
-    "check_eta", "Resources", "rank_for_promotion", "best_at_highest_fidelity", "BracketRun", "Job",
+    "check_eta", "Resources", "rank_for_promotion", "best_at_highest_fidelity", "BestAtHighestFidelity", "BracketRun", "Job",
 ]
 
 _EPS = 1e-9  # relative tolerance of the float comparisons below
@@ -194,16 +194,30 @@ def rank_for_promotion(results: Sequence[tuple[int, Observation]]) -> list[int]:
     return [trial_id for _, trial_id in sorted(ok)]
 
 
+class BestAtHighestFidelity:
+    """The recommendation rule of the bandit strategies, kept up to date as results are told:
+    the configuration with the lowest observed value among the successful trials at the highest
+    fidelity any of them reached (the target once one configuration got there), ties by trial id."""
+
+    def __init__(self) -> None:
+        self._key: tuple[float, float, int] | None = None  # (-fidelity, value, trial id) of the best
+        self.config: dict[str, Any] | None = None  # its configuration; None before any success
+
+    def update(self, trial: Trial, observation: Observation) -> None:
+        """Take one told result into account (failures change nothing)."""
+        if not observation.ok:
+            return
+        key = (-float(trial.fidelity), observation.value, trial.id)
+        if self._key is None or key < self._key:
+            self._key, self.config = key, dict(trial.config)
+
+
 def best_at_highest_fidelity(history: Sequence[tuple[Trial, Observation]]) -> dict[str, Any] | None:
-    """The recommendation of the bandit strategies: the configuration with the lowest observed
-    value among the successful trials at the highest fidelity any of them reached (the target
-    once one configuration got there), ties by trial id; ``None`` before any success."""
-    done = [(t, o) for t, o in history if o.ok]
-    if not done:
-        return None
-    top = max(t.fidelity for t, _ in done)
-    best, _ = min(((t, o) for t, o in done if t.fidelity == top), key=lambda pair: (pair[1].value, pair[0].id))
-    return dict(best.config)
+    """:class:`BestAtHighestFidelity`'s configuration after the results of ``history``."""
+    best = BestAtHighestFidelity()
+    for trial, observation in history:
+        best.update(trial, observation)
+    return best.config
 
 
 @dataclass(frozen=True)
