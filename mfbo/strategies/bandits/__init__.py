@@ -21,4 +21,4 @@ BANDIT_STRATEGIES: tuple[type, ...] = (
     DEHB,
 )
 
-__all__ = ["BANDIT_STRATEGIES", "ASHA", "Hyperband", "SuccessiveHalving", "Bracket", "Resources", "Rung", "hyperband_brackets", "successive_halving_rungs"]
+__all__ = ["BANDIT_STRATEGIES", "ASHA", "BOHB", "DEHB", "Hyperband", "SuccessiveHalving", "Bracket", "Resources", "Rung", "hyperband_brackets", "successive_halving_rungs"]
