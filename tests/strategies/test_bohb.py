@@ -65,6 +65,10 @@ def test_bandwidth_floor():
     kde = ProductKDE(data, [0, 0], min_bandwidth=0.05)
     assert kde.bandwidth[0] == 0.05  # a constant column: the normal-reference rule gives 0
     assert kde.bandwidth[1] == pytest.approx(1.06 * np.std(data[:, 1]) * 6 ** (-1 / 6))
+    bohb = BOHB(SPACE, EPOCHS, min_bandwidth=0.02)  # the option reaches both KDEs
+    feed(bohb, [{"x": 0.5, "y": y} for y in np.linspace(0, 1, 8)], 1)
+    model = bohb.model()
+    assert model.good.bandwidth[0] == model.bad.bandwidth[0] == 0.02 and min(model.good.bandwidth[1], model.bad.bandwidth[1]) > 0.02
 
 
 def test_aitchison_aitken_kernel_over_all_choices():
