@@ -103,6 +103,17 @@ def test_a_cycle_with_hpbandsters_bracket_sizes():
     assert Counter(t.fidelity for t in result.trials) == {1: 81, 3: 27 + 27, 9: 9 + 9 + 9, 27: 3 + 3 + 3 + 6, 81: 1 + 1 + 1 + 2 + 5}
 
 
+@pytest.mark.parametrize("name", ["sh", "hyperband", "asha"])
+@pytest.mark.parametrize("problem, budget, options, fidelities", [
+    ("augmented-branin", 150, {"r_min": 1 / 9}, {1 / 9, 1 / 3, 1.0}),  # continuous: the rungs' values (cost 5 + s)
+    ("quadratic-ladder", 8, {}, {2, 5}),  # levels 1..5: 5/3 rounds up to level 2
+    ("mfhartmann3-good", 8, {}, {2, 4, 12, 34, 100}),  # integer 1..100: 100/81 .. 100/3 rounded up
+])
+def test_fidelity_kinds_map_to_the_rungs(name, problem, budget, options, fidelities):
+    result = mfbo.minimize(problem, name, budget=budget, seed=0, strategy_options=options)
+    assert {round(t.fidelity, 12) for t in result.trials} == {round(f, 12) for f in fidelities}
+
+
 def test_hyperband_starts_the_next_bracket_while_one_waits_and_serves_the_oldest_first():
     hb = Hyperband(SPACE, NINE, seed=0)  # brackets: 9 @ 1 -> 3 @ 3 -> 1 @ 9; 5 @ 3 -> 1 @ 9; 3 @ 9
     assert [(b.s, [r.n_configs for r in b.rungs]) for b in hb.brackets] == [(2, [9, 3, 1]), (1, [5, 1]), (0, [3])]
