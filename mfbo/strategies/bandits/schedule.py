@@ -18,6 +18,10 @@ of the minimum resource (``r = 1``); with a general ``r`` the brackets stay anch
 equals it when ``R / r`` is a power of ``eta``. ``s_max`` is computed in exact arithmetic where
 it matters: ``floor(log(81) / log(3))`` is 3 in floating point, here it is 4.
 
+A rung promotes ``n_{i+1} = floor(n * eta**-(i+1))`` configurations to the next, as hpbandster
+does; the paper's ``floor(n_i / eta)`` is the same number for an integer ``eta`` and can be one
+less for a fractional one.
+
 Deviation (as hpbandster): ``n_i`` is at least 1, so a user-chosen successive-halving ``n`` that
 is too small for its rungs still carries one configuration to ``R``. The brackets of the table
 never need it.
