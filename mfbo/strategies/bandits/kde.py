@@ -85,6 +85,11 @@ def require_statsmodels(what: str = "BOHB") -> Any:
     return KDEMultivariate
 
 
+def _var_type(levels: Sequence[int]) -> str:
+    """statsmodels' variable types of columns with these levels: ``'c'`` for 0, else ``'u'``."""
+    return "".join("u" if c else "c" for c in levels)
+
+
 def _normal_reference_bandwidth(data: np.ndarray, var_type: str) -> np.ndarray:
     """statsmodels' normal-reference bandwidths of ``data``. Its generator (unused by this rule)
     is passed explicitly where statsmodels accepts one (>= 0.15), which keeps it from warning
@@ -119,7 +124,7 @@ class KDEColumns:
     @property
     def var_type(self) -> str:
         """statsmodels' variable types: ``'c'`` continuous, ``'u'`` unordered."""
-        return "".join("u" if c else "c" for c in self.levels)
+        return _var_type(self.levels)
 
     def vectors(self, configs: Iterable[Mapping[str, Any]]) -> np.ndarray:
         """Configurations as an ``(n, p)`` array; ``NaN`` where a parameter is inactive."""
@@ -178,8 +183,7 @@ class ProductKDE:
         self.levels = np.asarray(levels, dtype=int)
         if self.data.ndim != 2 or self.data.shape[1] != self.levels.size or np.isnan(self.data).any():
             raise ValueError(f"ProductKDE: data must be an (n, {self.levels.size}) array without NaN, got shape {self.data.shape}")
-        var_type = "".join("u" if c else "c" for c in self.levels)
-        bandwidth = _normal_reference_bandwidth(self.data, var_type)
+        bandwidth = _normal_reference_bandwidth(self.data, _var_type(self.levels))
         bandwidth = np.maximum(bandwidth, min_bandwidth)
         cap = np.where(self.levels > 0, (self.levels - 1) / np.maximum(self.levels, 1), np.inf)
         self.bandwidth = np.minimum(bandwidth, cap)
