@@ -19,7 +19,9 @@ b. **Final regret over seeds** on :data:`PROBLEMS`, each run one :func:`mfbo.min
    cost, ``bench_real.mean_full_cost``): the median and IQR of the inference regret at 100 % of
    the budget of ours and of the reference, and the two-sided Mann-Whitney U test
    (``scipy.stats.mannwhitneyu``) of ours against the reference; the bar is that it does not reject
-   at 0.05. ``random`` runs beside them as the floor.
+   at 0.05. Ours runs with its defaults (Li et al.'s bracket sizes) and, for BOHB and DEHB, also as
+   the variants of :data:`VARIANTS`, which take the reference package's bracket sizes (like for
+   like). ``random`` runs beside them as the floor.
 c. **Overhead per suggested configuration**: the strategy's ask + tell seconds summed over a run
    (the trial log's ``overhead``), divided by the run's number of trials (every trial is one
    suggestion: a new configuration or a promotion), ours / the reference's, over all runs of b.
@@ -29,6 +31,8 @@ Storage as ``bench_real.py`` (whose row summary this reuses): logs under ``--out
 ``experiments/results/bench_bandits.csv``, committed), stored runs skipped, ``--rerun NAME`` drops
 a strategy's rows and logs, ``--table-only`` re-tabulates. Worker processes start with
 ``PYTHONHASHSEED=0`` (SMAC's choices follow string hashing, see ``reference_methods``).
+
+Run it from the repository root (``--out`` is relative to the working directory):
 
     python experiments/bench_bandits.py --workers 1                  # everything available
     python experiments/bench_bandits.py --strategies hyperband hyperband-smac --workers 1
@@ -66,8 +70,11 @@ PROBLEMS = ("lcbench/167168", "digits-mlp-table", "mfhartmann6-good")
 PAIRS = {"sh": "sh-smac", "hyperband": "hyperband-smac", "asha": "asha-synetune", "bohb": "bohb-hpbandster", "dehb": "dehb-ref"}
 #: Further strategies shown in the cycle counts (cheap), not run for regret by default: other
 #: references, and variants of ours with a reference's bracket sizes.
-EXTRA_COUNTS = {"hyperband": ("hyperband-hpbandster",), "asha": ("asha-optuna",), "dehb": ("dehb:bracket_sizes=dehb",)}
-STRATEGIES = ("random", *PAIRS, *PAIRS.values())
+EXTRA_COUNTS = {"hyperband": ("hyperband-hpbandster",), "asha": ("asha-optuna",), "bohb": ("bohb:bracket_sizes=hpbandster",),
+                "dehb": ("dehb:bracket_sizes=dehb",)}
+#: Variants of ours with the reference's bracket sizes, run beside the defaults for a like-for-like regret.
+VARIANTS = ("bohb:bracket_sizes=hpbandster", "dehb:bracket_sizes=dehb")
+STRATEGIES = ("random", *PAIRS, *VARIANTS, *PAIRS.values())
 #: Evaluations per resource over one cycle of Hyperband, eta = 3, R = 81, r = 1: Li et al. (2018),
 #: Table 1 (brackets of 81, 34, 15, 8 and 5 configurations), summed over its five brackets.
 PAPER_CYCLE = {1: 81, 3: 61, 9: 35, 27: 19, 81: 10}

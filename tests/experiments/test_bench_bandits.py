@@ -49,7 +49,10 @@ def test_the_references_evaluate_their_documented_bracket_sizes_over_one_cycle(l
     assert counts(label) == expected
 
 
-@pytest.mark.parametrize("label, reference", [("hyperband", "hyperband-smac"), ("sh", "sh-smac"), ("dehb:bracket_sizes=dehb", "dehb-ref")])
+@pytest.mark.parametrize("label, reference", [
+    ("hyperband", "hyperband-smac"), ("sh", "sh-smac"), ("dehb:bracket_sizes=dehb", "dehb-ref"),
+    ("bohb:bracket_sizes=hpbandster", "bohb-hpbandster"),
+])
 def test_ours_evaluates_exactly_what_its_reference_does_over_one_cycle(label, reference):
     assert counts(label) == counts(reference)
 
