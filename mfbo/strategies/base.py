@@ -66,6 +66,7 @@ class Strategy:
         self.rng = np.random.default_rng(self.seed)
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Observation]] = []
+        self._told: dict[int, int] = {}  # trial id -> index in history
         self.budget: float | None = None
         self.budget_stop = "cost"
         self._next_id = 0
@@ -136,10 +137,9 @@ class Strategy:
         return trial
 
     def _continuation_trial(self, request: Continuation) -> Trial:
-        told = {t.id: (t, o) for t, o in self.history}
-        if request.trial_id not in told:
-            raise ValueError(f"strategy {self.name!r}: can only continue a told trial; trial {request.trial_id} is not one (told ids: {sorted(told)[-10:]}...)")
-        previous, observation = told[request.trial_id]
+        if request.trial_id not in self._told:
+            raise ValueError(f"strategy {self.name!r}: can only continue a told trial; trial {request.trial_id} is not one (told ids: {sorted(self._told)[-10:]}...)")
+        previous, observation = self.history[self._told[request.trial_id]]
         if not observation.ok:
             raise ValueError(f"strategy {self.name!r}: trial {request.trial_id} failed and cannot be continued")
         if self.fidelity is None:
@@ -156,6 +156,7 @@ class Strategy:
         if trial.id not in self.pending:
             raise ValueError(f"tell: trial {trial.id} is not pending (pending ids: {sorted(self.pending)})")
         del self.pending[trial.id]
+        self._told[trial.id] = len(self.history)
         self.history.append((trial, observation))
         self._observe(trial, observation)
 
