@@ -109,6 +109,7 @@ from ..models.fit import hyperparameters, load_hyperparameters
 from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
 from ..trial import Observation, Trial
+from .bandits.schedule import rank_for_promotion
 from .base import Continuation, Strategy
 from .mf_design import DESIGN_LEVELS_CONTINUOUS, bracket_design, geometric_ladder, initial_design, ladder_design
 
@@ -447,14 +448,15 @@ class MultiFidelityGPStrategy(Strategy):
         """Successive halving in the bracket design: the ``n`` configurations of the rung in
         progress with the best observed values there (ties: the earlier trial) go on to the next
         rung, ``n`` as :func:`bracket_design` planned it (fewer if fewer succeeded); a failed
-        evaluation is never promoted. Fills ``_design`` with their evaluations at the next rung."""
+        evaluation is never promoted (the bandits' rule, :func:`~.bandits.schedule.rank_for_promotion`). Fills ``_design`` with their evaluations at the next rung."""
         s, members = self._rung
-        results = sorted(
-            (o.value, t.id, t.config) for t, o in self.successes()
+        at_rung = {
+            t.id: (t, o) for t, o in self.history
             if abs(self.fidelity.normalize(t.fidelity) - s) < 1e-9 and self._key(t.config) in members
-        )
+        }
         s_next, n_next = self._promotions.pop(0)
-        chosen = [config for _, _, config in results[:n_next]]
+        ranked = rank_for_promotion([(i, o) for i, (_, o) in at_rung.items()])
+        chosen = [at_rung[i][0].config for i in ranked[:n_next]]
         self._rung = (s_next, {self._key(c) for c in chosen})
         self._design = [(dict(c), self.fidelity.denormalize(s_next)) for c in chosen]
 
