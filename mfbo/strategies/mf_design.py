@@ -117,9 +117,9 @@ def geometric_ladder(fidelity: Fidelity, ratio: float = LADDER_RATIO) -> list[fl
     return sorted(rungs)
 
 
-def _bracket_counts(levels: int, start: int, scale: float, eta: float) -> list[int]:
-    """``n_i = max(1, floor(scale * eta^(L-1-i)))`` for rungs ``i >= start``, 0 below."""
-    return [0] * start + [max(1, math.floor(scale * eta ** (levels - 1 - i) + 1e-9)) for i in range(start, levels)]
+def _bracket_counts(levels: int, start: int, scale: float, eta: float, min_top: int = 1) -> list[int]:
+    """``n_i = max(min_top, floor(scale * eta^(L-1-i)))`` for rungs ``i >= start``, 0 below."""
+    return [0] * start + [max(min_top, math.floor(scale * eta ** (levels - 1 - i) + 1e-9)) for i in range(start, levels)]
 
 
 def _bracket_cost(counts: list[int], costs: list[float], resumable: bool) -> float:
@@ -135,13 +135,16 @@ def _bracket_cost(counts: list[int], costs: list[float], resumable: bool) -> flo
 
 def bracket_design(
     level_costs: list[float], design_budget: float | None, min_points: int, *, resumable: bool,
-    eta: float = LADDER_RATIO, min_scale: float = 0.5,
+    min_top: int = 1, eta: float = LADDER_RATIO, min_scale: float = 0.5,
 ) -> list[int]:
     """How many configurations each rung of one successive-halving bracket gets.
 
     ``level_costs[i]`` is the cost ``c_i`` of one evaluation from scratch at rung ``i`` of ``L``.
     The standard bracket that starts at rung ``j`` has ``eta^(L-1-i)`` configurations at rung
-    ``i >= j``, one at the target; scaled by ``m`` it has ``n_i = max(1, floor(m eta^(L-1-i)))``
+    ``i >= j``, one at the target; scaled by ``m`` and with at least ``min_top`` at every rung
+    it has ``n_i = max(min_top, floor(m eta^(L-1-i)))`` (``min_top`` target evaluations let the
+    GP see whether the rungs below agree with the target; the strategy passes its
+    ``min_target_init``)
     and costs ``sum_i n_i c_i``, or, when runs are continued, ``n_j c_j + sum_{i>j} n_i (c_i -
     c_{i-1})`` (:func:`_bracket_cost`). The design starts at the **lowest rung whose bracket the
     budget pays for at a scale** ``m >= min_scale`` and takes the largest ``m`` that fits: with
@@ -155,30 +158,35 @@ def bracket_design(
 
     >>> bracket_design([1, 3, 9, 27, 52], design_budget=208, min_points=9, resumable=True)  # LCBench, 4 x 52 epochs
     [63, 21, 7, 2, 1]
+    >>> bracket_design([1, 3, 9, 27, 52], design_budget=208, min_points=9, resumable=True, min_top=3)
+    [0, 16, 5, 3, 3]
     >>> bracket_design([1, 3, 9, 27, 52], design_budget=104, min_points=9, resumable=True)  # start topped up
     [0, 0, 9, 1, 1]
     >>> bracket_design([0.1, 0.3, 1.0], design_budget=2.0, min_points=4, resumable=False)
     [5, 1, 1]
     """
     L = len(level_costs)
-    counts = _bracket_counts(L, 0, 1.0, eta) if design_budget is None else _fitting_bracket(level_costs, design_budget, resumable, eta, min_scale)
+    if design_budget is None:
+        counts = _bracket_counts(L, 0, 1.0, eta, min_top)
+    else:
+        counts = _fitting_bracket(level_costs, design_budget, resumable, eta, min_scale, min_top)
     start = next(i for i, n in enumerate(counts) if n)
     counts[start] = max(counts[start], min_points)
     return counts
 
 
-def _fitting_bracket(costs: list[float], budget: float, resumable: bool, eta: float, min_scale: float) -> list[int]:
+def _fitting_bracket(costs: list[float], budget: float, resumable: bool, eta: float, min_scale: float, min_top: int) -> list[int]:
     """The counts of :func:`bracket_design` for a budget: lowest start, then the largest scale."""
     L = len(costs)
     for start in range(L):
-        if _bracket_cost(_bracket_counts(L, start, min_scale, eta), costs, resumable) > budget * (1 + 1e-9):
+        if _bracket_cost(_bracket_counts(L, start, min_scale, eta, min_top), costs, resumable) > budget * (1 + 1e-9):
             continue
         low, high = min_scale, max(min_scale, budget / min(costs[start:]))  # cost(m) is non-decreasing in m
         for _ in range(60):
             middle = (low + high) / 2
-            if _bracket_cost(_bracket_counts(L, start, middle, eta), costs, resumable) <= budget * (1 + 1e-9):
+            if _bracket_cost(_bracket_counts(L, start, middle, eta, min_top), costs, resumable) <= budget * (1 + 1e-9):
                 low = middle
             else:
                 high = middle
-        return _bracket_counts(L, start, low, eta)
+        return _bracket_counts(L, start, low, eta, min_top)
     return [1] + [0] * (L - 2) + [1]

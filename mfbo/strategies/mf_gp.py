@@ -159,7 +159,8 @@ class MultiFidelityGPStrategy(Strategy):
         init_fraction: share of the budget spent on the initial design, in ``(0, 1)``.
         min_init: the least number of initial design points (default ``d + 2``).
         min_target_init: the least number of design points at the target fidelity (default 3),
-            as far as the design budget pays for them (:func:`initial_design`). With a single target point the GP cannot tell a cheap
+            as far as the design budget pays for them (:func:`initial_design`; the bracket design
+            keeps at least this many configurations at every rung, :func:`bracket_design`). With a single target point the GP cannot tell a cheap
             fidelity that agrees with the target from one that misleads it: the cross-fidelity
             scale and discrepancy are then set by the prior, and on ``mfhartmann6-terrible``
             every acquisition followed the inverted cheap levels into the target's flat region
@@ -416,7 +417,7 @@ class MultiFidelityGPStrategy(Strategy):
         else:
             design_budget = None if self.budget is None else self.init_fraction * self.budget
         if self._design_rule == "bracket":
-            counts = bracket_design(level_costs, design_budget, self.min_init, resumable=self._continues)
+            counts = bracket_design(level_costs, design_budget, self.min_init, resumable=self._continues, min_top=self.min_target_init)
         elif self._design_rule == "ladder":
             if self._continues:  # a climb pays each rung's increment only
                 level_costs = list(np.diff(level_costs, prepend=0.0).clip(min=1e-3 * level_costs[-1]))

@@ -295,6 +295,8 @@ def test_bracket_design_starts_at_the_lowest_rung_the_budget_pays_for():
     assert bracket_design(costs, 10, min_points=3, resumable=False) == [3, 0, 0, 1]  # no bracket fits: the best of 3 to the target
     assert bracket_design(costs, 81, min_points=40, resumable=True) == [40, 9, 3, 1]  # topped up
     assert bracket_design(costs, None, min_points=3, resumable=True) == [27, 9, 3, 1]
+    # three configurations reach the target: 27 + 9 * 2 + 3 * 6 + 3 * 18 = 117 resumed
+    assert bracket_design(costs, 117, min_points=3, resumable=True, min_top=3) == [27, 9, 3, 3]
 
 
 def _tell(strategy, trial, value):
@@ -304,7 +306,7 @@ def _tell(strategy, trial, value):
 
 def test_the_bracket_design_promotes_the_best_of_each_rung_by_continuation():
     problem = CurveProblem()
-    strategy = make("mf-ucb", problem, seed=0, design="bracket", init_fraction=0.25)
+    strategy = make("mf-ucb", problem, seed=0, design="bracket", init_fraction=0.25, min_target_init=1)
     strategy.set_budget(12 * EPOCHS)  # design budget 81: the standard bracket 27, 9, 3, 1
     bottom = [strategy.ask() for _ in range(27)]
     assert {t.fidelity for t in bottom} == {1} and len({t.config["x"] for t in bottom}) == 27
@@ -337,9 +339,9 @@ def test_the_bracket_design_promotes_the_best_of_each_rung_by_continuation():
 def test_the_bracket_design_restarts_promotions_where_runs_cannot_be_continued():
     problem = CurveProblem()
     problem.resumable = False
-    result = mfbo.minimize(problem, "mf-ucb", budget=12 * EPOCHS, seed=0, strategy_options={"design": "bracket", "init_fraction": 0.3})
-    counts = bracket_design([1.0, 3.0, 9.0, 27.0], 0.3 * 12 * EPOCHS, min_points=3, resumable=False)
-    assert counts[0] > 9  # starts at epoch 1
+    result = mfbo.minimize(problem, "mf-ucb", budget=12 * EPOCHS, seed=0, strategy_options={"design": "bracket", "init_fraction": 0.5})
+    counts = bracket_design([1.0, 3.0, 9.0, 27.0], 0.5 * 12 * EPOCHS, min_points=3, resumable=False, min_top=3)
+    assert counts == [27, 9, 3, 3]  # 27 + 9 * 3 + 3 * 9 + 3 * 27 = 162, from scratch
     design = result.trials[: sum(counts)]
     assert [t.fidelity for t in design] == [r for r, n in zip([1, 3, 9, EPOCHS], counts) for _ in range(n)]
     assert all(t.continues is None for t in result.trials)
