@@ -341,7 +341,7 @@ def study_summary(results: Path) -> None:
     for label in labels:
         mine = curves[curves["label"] == label]
         medians = [float(np.median(mine.loc[mine["frac"] == f, "value"])) for f in STUDY_FRACTIONS]
-        ranks = [(float(r.loc[(r["label"] == label) & (r["frac"] == f), "rank"].iloc[0]) for r in (by_problem, by_block))
+        ranks = [[float(r.loc[(r["label"] == label) & (r["frac"] == f), "rank"].iloc[0]) for r in (by_problem, by_block)]
                  for f in STUDY_FRACTIONS]
         print(f"| {label} | " + " | ".join(f"{m:.3g}" for m in medians) + " | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in ranks) + " |")
     final = curves[curves["frac"] == 1.0].rename(columns={"value": "final"})
