@@ -50,14 +50,16 @@ Driving the packages without their runtimes
   rank a configuration against the results of its rung seen so far, with the same rungs; the
   stopping variant decides when the result arrives, the promotion variant when a worker is free, so
   with one worker both evaluate the same rungs but the promotion variant may promote later and more.
-  No package at hand implements the promotion variant (Syne Tune 0.16 dropped ``type="promotion"``).
+  No package at hand implements the promotion variant (Syne Tune 0.16 has no ``type="promotion"``
+  scheduler any more).
 - **Optuna**'s ``SuccessiveHalvingPruner`` is the stopping variant too; the wrapper is
   ``reference_methods.OptunaTPEHyperbandStrategy`` with ``RandomSampler`` and this pruner.
 - **SMAC** runs through ``ask`` / ``tell`` as in ``reference_methods``, with the ``RandomFacade``'s
   own initial design: the space's default configuration (its centre; the log-centre on log scales)
-  first, then configurations drawn at random from the ConfigSpace. (A random initial design would
-  repeat a configuration: SMAC 2.4.1 samples it from a copy of the space with the same seed as the
-  stream the facade samples from next, so a bracket of 81 held 80 distinct configurations.) The
+  first, then configurations drawn at random from the ConfigSpace. (With a random initial design
+  SMAC 2.4.1's first configuration after the design equals the design's first, apparently because
+  the design samples a copy of the space with the same seed, so a bracket of 81 held 80 distinct
+  configurations.) The
   option ``n_initial`` of the parent class is unused.
 
 Randomness: hpbandster, statsmodels, scipy's ``truncnorm.rvs`` and Syne Tune's bracket choice draw
