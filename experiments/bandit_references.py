@@ -1,5 +1,5 @@
 """Reference implementations of the bandit methods of issue #14, run from their own packages as
-mfbo strategies, for ``experiments/bench_bandits.py``.
+mfbo strategies, for ``experiments/bench_reference.py``.
 
 Each wrapper drives a published package through its own scheduling code, behind the
 :class:`~reference_methods.ReferenceStrategy` interface of ``experiments/reference_methods.py``
@@ -374,14 +374,7 @@ MODULES = {name: cls.module for name, cls in BANDIT_REFERENCES.items()}
 
 def unavailable(name: str) -> str | None:
     """Why reference ``name`` cannot run here (its package does not import), or ``None``."""
-    import importlib
-
-    cls = BANDIT_REFERENCES[name]
-    try:
-        importlib.import_module(cls.module)
-    except ImportError as err:
-        return f"{name}: skipped, package {cls.package!r} does not import ({err}); install it with pip install -e '.[reference]'"
-    return None
+    return rm.unavailable(name, BANDIT_REFERENCES[name])
 
 
 def make(name: str, problem: Problem, seed: int = 0, **options: Any) -> ReferenceStrategy:

@@ -60,7 +60,7 @@ import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,9 +157,9 @@ def finished_log(path: Path, budget: float) -> bool:
     return run.complete and math.isclose(run.header["spec"]["budget"], budget, rel_tol=1e-9)
 
 
-def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, float, Path]:
-    """Run one (problem, strategy, seed) with a budget; a finished log is reused, not rerun
-    (its wall time is then unknown: ``nan``)."""
+def one_run(job: tuple[str, str, int, float, str, int], make: Callable[[str, Problem, int], mfbo.strategies.Strategy] = make_strategy) -> tuple[str, str, int, float, Path]:
+    """Run one (problem, strategy, seed) with a budget, the strategy built by ``make``; a
+    finished log is reused, not rerun (its wall time is then unknown: ``nan``)."""
     problem_name, strategy, seed, budget, out, threads = job
     torch.set_num_threads(threads)
     path = Path(out) / run_file_name(problem_name, strategy, seed)
@@ -169,7 +169,7 @@ def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, 
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mfbo.minimize(problem, make_strategy(strategy, problem, seed), budget, log_path=path)
+        mfbo.minimize(problem, make(strategy, problem, seed), budget, log_path=path)
     return problem_name, strategy, seed, time.perf_counter() - start, path
 
 

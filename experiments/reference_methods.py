@@ -487,9 +487,10 @@ def _lookup(name: str) -> type[ReferenceStrategy]:
     return REFERENCE_STRATEGIES[name]
 
 
-def unavailable(name: str) -> str | None:
-    """Why reference method ``name`` cannot run here (its package does not import), or ``None``."""
-    cls = _lookup(name)
+def unavailable(name: str, cls: type[ReferenceStrategy] | None = None) -> str | None:
+    """Why reference method ``name`` (class ``cls``, by default looked up here) cannot run here
+    (its package does not import), or ``None``."""
+    cls = cls or _lookup(name)
     try:
         importlib.import_module(cls.module)
     except ImportError as err:

@@ -112,8 +112,8 @@ def test_a_variant_label_runs_the_strategy_with_its_options_and_is_stored_under_
 
 
 def test_unknown_names_are_refused_with_the_known_ones():
-    with pytest.raises(SystemExit, match=r"--strategies: unknown \['hyperband'\]; known: .*dehb-ref.*optuna-tpe-hb"):
-        bench_real.main(["--strategies", "hyperband", "--table-only"])
+    with pytest.raises(SystemExit, match=r"--strategies: unknown \['hyperbnad'\]; known: .*dehb-ref.*optuna-tpe-hb"):
+        bench_real.main(["--strategies", "hyperbnad", "--table-only"])
     with pytest.raises(SystemExit, match=r"--strategies: \['dehb-ref:eta=2'\]: the reference methods take no options here"):
         bench_real.main(["--strategies", "dehb-ref:eta=2", "--table-only"])
 

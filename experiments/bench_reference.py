@@ -27,16 +27,16 @@ c. **Overhead per suggested configuration**: the strategy's ask + tell seconds s
    suggestion: a new configuration or a promotion), ours / the reference's, over all runs of b.
 
 Storage as ``bench_real.py`` (whose row summary this reuses): logs under ``--out`` (default
-``results/bench_bandits``, git-ignored), one row per finished run in ``--store`` (default
-``experiments/results/bench_bandits.csv``, committed), stored runs skipped, ``--rerun NAME`` drops
+``results/bench_reference``, git-ignored), one row per finished run in ``--store`` (default
+``experiments/results/bench_reference.csv``, committed), stored runs skipped, ``--rerun NAME`` drops
 a strategy's rows and logs, ``--table-only`` re-tabulates. Worker processes start with
 ``PYTHONHASHSEED=0`` (SMAC's choices follow string hashing, see ``reference_methods``).
 
 Run it from the repository root (``--out`` is relative to the working directory):
 
-    python experiments/bench_bandits.py --workers 1                  # everything available
-    python experiments/bench_bandits.py --strategies hyperband hyperband-smac --workers 1
-    python experiments/bench_bandits.py --table-only                  # counts + stored tables
+    python experiments/bench_reference.py --workers 1                  # everything available
+    python experiments/bench_reference.py --strategies hyperband hyperband-smac --workers 1
+    python experiments/bench_reference.py --table-only                  # counts + stored tables
 """
 
 from __future__ import annotations
@@ -54,13 +54,11 @@ from typing import Any
 import bandit_references as br
 import bench_real
 import numpy as np
-import torch
 from _bench import add_store_arguments, append_row, drop_logs, drop_strategies, git_commit, read_store
 from scipy.stats import mannwhitneyu
 
 import mfbo
 from mfbo.analysis import stats
-from mfbo.cli import run_file_name
 from mfbo.problems.base import Problem
 from mfbo.space import Fidelity, Float, Space
 from mfbo.strategies import Strategy
@@ -88,7 +86,7 @@ ASHA_EVALUATIONS = sum(PAPER_CYCLE.values())
 #: Safety cap on the asks of one cycle.
 MAX_ASKS = 5000
 
-STORE = Path(__file__).parent / "results" / "bench_bandits.csv"
+STORE = Path(__file__).parent / "results" / "bench_reference.csv"
 STORE_COLUMNS = (*bench_real.STORE_COLUMNS, "n_configs")
 CODE_PATHS = (":/mfbo", ":/experiments/reference_methods.py", ":/experiments/bandit_references.py")
 
@@ -189,18 +187,9 @@ def print_counts(rows: list[dict[str, Any]]) -> None:
 
 # b. Runs -----------------------------------------------------------------------------------------------------
 def one_run(job: tuple[str, str, int, float, str]) -> tuple[str, str, int, float, Path]:
-    """One (problem, strategy, seed) run, its log reused when it is complete (wall time ``nan``)."""
-    problem_name, name, seed, budget, out = job
-    torch.set_num_threads(1)
-    path = Path(out) / run_file_name(problem_name, name, seed)
-    if bench_real.finished_log(path, budget):
-        return problem_name, name, seed, math.nan, path
-    problem = mfbo.problems.get(problem_name)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mfbo.minimize(problem, make_strategy(name, problem, seed), budget, log_path=path)
-    return problem_name, name, seed, time.perf_counter() - start, path
+    """One (problem, strategy, seed) run on one thread (``bench_real.one_run`` with this script's
+    strategies), its log reused when it is complete (wall time ``nan``)."""
+    return bench_real.one_run((*job, 1), make=make_strategy)
 
 
 def summarize(path: Path, seconds: float, commit: str, budget_evals: float, label: str) -> dict[str, Any]:
@@ -365,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-counts", action="store_true", help="skip check a (the cycle counts)")
     parser.add_argument("--study-summary", type=Path, metavar="RESULTS",
                         help="only print the report of a mf_vs_bandits study directory (e.g. results/mf_vs_bandits)")
-    add_store_arguments(parser, STORE, "results/bench_bandits")
+    add_store_arguments(parser, STORE, "results/bench_reference")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.seed_offset < 0 or args.workers < 1 or not args.budget_evals > 0:
         raise SystemExit("--seeds and --workers must be >= 1, --seed-offset >= 0 and --budget-evals > 0")

@@ -1,5 +1,5 @@
 """experiments/bandit_references.py (the bandit methods' reference packages as mfbo strategies) and
-the arithmetic and tables of experiments/bench_bandits.py.
+the arithmetic and tables of experiments/bench_reference.py.
 
 A test of a reference skips when its package does not import (the ``reference`` extra); a test
 of one of mfbo's bandit strategies skips while it is not registered yet.
@@ -8,7 +8,7 @@ of one of mfbo's bandit strategies skips while it is not registered yet.
 import math
 
 import bandit_references as br
-import bench_bandits as bb
+import bench_reference as bb
 import numpy as np
 import pytest
 
