@@ -242,7 +242,7 @@ def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
     "option, value, message",
     [
         ("fidelity_levels", "some", r"option fidelity_levels must be one of \['auto', 'all', 'ladder'\], got 'some'"),
-        ("design", "grid", r"option design must be one of \['auto', 'ladder', 'budget-share'\], got 'grid'"),
+        ("design", "grid", r"option design must be one of \['auto', 'ladder', 'bracket', 'budget-share'\], got 'grid'"),
         ("recommendation", "best", r"option recommendation must be one of \['evaluated', 'posterior', 'confident'\], got 'best'"),
         ("continuation", "yes", "option continuation must be bool, got 'yes'"),
         ("verify", "yes", "option verify must be bool, got 'yes'"),
