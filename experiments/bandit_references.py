@@ -297,6 +297,7 @@ class SyneTuneASHA(ReferenceStrategy):
     name = "asha-synetune"
     package = "syne-tune"
     module = "syne_tune"
+    install = "pip install --no-deps syne-tune==0.16.0 (not in the reference extra: its dependencies pull xgboost and CUDA)"
     METRIC, TIME = "loss", "resource"
 
     def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None, eta: int = 3):

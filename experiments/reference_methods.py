@@ -246,6 +246,8 @@ class ReferenceStrategy(Strategy):
     package: ClassVar[str] = ""
     #: The module imported to check that the package is usable.
     module: ClassVar[str] = ""
+    #: How to install the package (said when it is missing).
+    install: ClassVar[str] = "pip install -e '.[reference]'"
 
     def __init__(self, space: Space, fidelity: Fidelity | None = None, *, seed: int = 0, problem: Problem | None = None, eta: int = 3):
         super().__init__(space, fidelity, seed=seed, problem=problem)
@@ -494,7 +496,7 @@ def unavailable(name: str, cls: type[ReferenceStrategy] | None = None) -> str | 
     try:
         importlib.import_module(cls.module)
     except ImportError as err:
-        return f"{name}: skipped, package {cls.package!r} does not import ({err}); install it with pip install -e '.[reference]'"
+        return f"{name}: skipped, package {cls.package!r} does not import ({err}); install it with {cls.install}"
     return None
 
 
