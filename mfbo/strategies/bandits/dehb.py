@@ -93,7 +93,7 @@ from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
 from .evolution import binomial_crossover, check_de_options, de_space, draw_parents, fix_boundary, rand1
-from .schedule import Bracket, Resources, best_at_highest_fidelity, check_eta, floored_brackets, hyperband_brackets
+from .schedule import BRACKET_TABLES, BestAtHighestFidelity, Bracket, Resources, check_eta
 
 __all__ = ["DEHB", "SubPopulation", "population_sizes", "BRACKET_SIZES"]
 
@@ -102,7 +102,7 @@ MIN_POOL = 3
 
 
 #: Option ``bracket_sizes``: Li et al.'s table, or the ``dehb`` package's (= hpbandster's) sizes.
-BRACKET_SIZES = {"hyperband": hyperband_brackets, "dehb": floored_brackets}
+BRACKET_SIZES = {"hyperband": BRACKET_TABLES["hyperband"], "dehb": BRACKET_TABLES["hpbandster"]}
 
 
 def population_sizes(brackets: tuple[Bracket, ...]) -> list[int]:
@@ -230,6 +230,7 @@ class DEHB(Strategy):
         self._started = 0
         self._jobs: dict[int, _Job] = {}
         self._asked: _Job | None = None
+        self._best = BestAtHighestFidelity()
 
     # ask ----------------------------------------------------------------------------------------
     def ask(self) -> Trial:
@@ -309,7 +310,9 @@ class DEHB(Strategy):
     # tell ---------------------------------------------------------------------------------------
     def _observe(self, trial: Trial, observation: Observation) -> None:
         """DE selection against the job's target; a failure only counts as a told result.
-        Observations the strategy did not ask for (``add_observation``) stay in the history only."""
+        Observations the strategy did not ask for (``add_observation``) count for the
+        recommendation only."""
+        self._best.update(trial, observation)
         job = self._jobs.pop(trial.id, None)
         if job is None:
             return
@@ -321,8 +324,9 @@ class DEHB(Strategy):
     # recommend ----------------------------------------------------------------------------------
     def recommend(self) -> dict[str, Any] | None:
         """The best configuration observed at the highest fidelity reached (the target once a
-        configuration got there), as every bandit strategy (:func:`.schedule.best_at_highest_fidelity`)."""
-        return best_at_highest_fidelity(self.history)
+        configuration got there), as every bandit strategy (:class:`.schedule.BestAtHighestFidelity`,
+        kept up to date as results are told)."""
+        return self._best.config
 
     def options(self) -> dict[str, Any]:
         return {

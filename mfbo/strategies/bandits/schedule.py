@@ -64,7 +64,7 @@ from ...trial import Observation, Trial
 
 __all__ = [
     "Rung", "Bracket", "successive_halving_rungs", "hyperband_brackets", "floored_brackets", "BRACKET_TABLES", "floor_log",
-    "check_eta", "Resources", "rank_for_promotion", "best_at_highest_fidelity", "BestAtHighestFidelity", "BracketRun", "Job",
+    "check_eta", "Resources", "rank_for_promotion", "BestAtHighestFidelity", "BracketRun", "Job",
 ]
 
 _EPS = 1e-9  # relative tolerance of the float comparisons below
@@ -214,14 +214,6 @@ class BestAtHighestFidelity:
         key = (-float(trial.fidelity), observation.value, trial.id)
         if self._key is None or key < self._key:
             self._key, self.config = key, dict(trial.config)
-
-
-def best_at_highest_fidelity(history: Sequence[tuple[Trial, Observation]]) -> dict[str, Any] | None:
-    """:class:`BestAtHighestFidelity`'s configuration after the results of ``history``."""
-    best = BestAtHighestFidelity()
-    for trial, observation in history:
-        best.update(trial, observation)
-    return best.config
 
 
 @dataclass(frozen=True)
