@@ -60,7 +60,7 @@ import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
@@ -429,15 +429,20 @@ def worker_environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_jobs(args: argparse.Namespace, jobs: list[tuple]) -> None:
-    """Run the jobs on ``--workers`` fresh processes, storing a row as each run finishes."""
-    commit, start = git_commit(CODE_PATHS), time.perf_counter()
+def run_jobs(
+    args: argparse.Namespace, jobs: list[tuple], *, run: Callable[[tuple], tuple] = one_run,
+    summarize_run: Callable[..., dict] = summarize, columns: Sequence[str] = STORE_COLUMNS, code_paths: Sequence[str] = CODE_PATHS,
+) -> None:
+    """Run the jobs with ``run`` (a module-level function: it goes to ``--workers`` fresh
+    processes), storing the row ``summarize_run`` makes of each run as it finishes; another
+    benchmark passes its own (``bench_reference.py``)."""
+    commit, start = git_commit(code_paths), time.perf_counter()
     spawn = multiprocessing.get_context("spawn")
     with worker_environment(), ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
-        futures = [pool.submit(one_run, job) for job in jobs]
+        futures = [pool.submit(run, job) for job in jobs]
         for future in as_completed(futures):
             problem, strategy, seed, seconds, path = future.result()
-            append_row(args.store, summarize(path, seconds, commit, args.budget_evals, label=strategy), STORE_COLUMNS)
+            append_row(args.store, summarize_run(path, seconds, commit, args.budget_evals, label=strategy), columns)
             took = "from its finished log" if math.isnan(seconds) else f"in {seconds:.0f} s"
             print(f"done {problem} {strategy} seed {seed} {took}", flush=True)
     print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s with {args.workers} workers")

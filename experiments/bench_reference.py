@@ -43,18 +43,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
-import time
 import warnings
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import bandit_references as br
 import bench_real
 import numpy as np
-from _bench import add_store_arguments, append_row, drop_logs, drop_strategies, git_commit, read_store
+from _bench import add_store_arguments, drop_logs, drop_strategies, read_store
 from scipy.stats import mannwhitneyu
 
 import mfbo
@@ -186,10 +183,10 @@ def print_counts(rows: list[dict[str, Any]]) -> None:
 
 
 # b. Runs -----------------------------------------------------------------------------------------------------
-def one_run(job: tuple[str, str, int, float, str]) -> tuple[str, str, int, float, Path]:
-    """One (problem, strategy, seed) run on one thread (``bench_real.one_run`` with this script's
-    strategies), its log reused when it is complete (wall time ``nan``)."""
-    return bench_real.one_run((*job, 1), make=make_strategy)
+def one_run(job: tuple[str, str, int, float, str, int]) -> tuple[str, str, int, float, Path]:
+    """One (problem, strategy, seed) run: ``bench_real.one_run`` with this script's strategies,
+    its log reused when it is complete (wall time ``nan``)."""
+    return bench_real.one_run(job, make=make_strategy)
 
 
 def summarize(path: Path, seconds: float, commit: str, budget_evals: float, label: str) -> dict[str, Any]:
@@ -199,30 +196,10 @@ def summarize(path: Path, seconds: float, commit: str, budget_evals: float, labe
     return row
 
 
-def jobs_to_do(args: argparse.Namespace, names: list[str], seeds: range) -> list[tuple]:
-    """The runs not in the store, seed-major, each with its problem's budget."""
-    done = {bench_real.stored_key(r) for r in read_store(args.store)}
-    key = round(args.budget_evals, 6)
-    budgets = {}
-    for problem in args.problems:
-        if any((problem, n, seed, key) not in done for n in names for seed in seeds):
-            mean, how = bench_real.mean_full_cost(mfbo.problems.get(problem))
-            budgets[problem] = args.budget_evals * mean
-            print(f"{problem}: budget {budgets[problem]:.6g} = {args.budget_evals:g} x {mean:.6g} ({how})", flush=True)
-    return [(p, n, seed, budgets[p], args.out) for seed in seeds for p in args.problems for n in names
-            if (p, n, seed, key) not in done]
-
-
 def run_jobs(args: argparse.Namespace, jobs: list[tuple]) -> None:
-    """The jobs on ``--workers`` fresh processes, a row stored as each finishes."""
-    commit, start = git_commit(CODE_PATHS), time.perf_counter()
-    spawn = multiprocessing.get_context("spawn")
-    with bench_real.worker_environment(), ProcessPoolExecutor(max_workers=args.workers, mp_context=spawn) as pool:
-        for future in as_completed([pool.submit(one_run, job) for job in jobs]):
-            problem, name, seed, seconds, path = future.result()
-            append_row(args.store, summarize(path, seconds, commit, args.budget_evals, name), STORE_COLUMNS)
-            print(f"done {problem} {name} seed {seed}" + ("" if math.isnan(seconds) else f" in {seconds:.1f} s"), flush=True)
-    print(f"\n{len(jobs)} runs in {time.perf_counter() - start:.0f} s with {args.workers} workers")
+    """The jobs (``bench_real.jobs_to_do``) on ``--workers`` fresh processes, a row of
+    :func:`summarize` stored as each finishes (``bench_real.run_jobs``)."""
+    bench_real.run_jobs(args, jobs, run=one_run, summarize_run=summarize, columns=STORE_COLUMNS, code_paths=CODE_PATHS)
 
 
 # b, c. Tables ---------------------------------------------------------------------------------------------
@@ -375,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         reasons = {name: unavailable(name) for name in args.strategies}
         print("".join(f"{reason}\n" for reason in reasons.values() if reason), end="")
         names = [name for name, reason in reasons.items() if not reason]
-        jobs = jobs_to_do(args, names, seeds)
+        jobs = bench_real.jobs_to_do(args, names, seeds)
         print(f"{len(jobs)} runs to do ({len(read_store(args.store))} rows in {args.store})", flush=True)
         run_jobs(args, jobs)
     tables(args, seeds)
