@@ -55,10 +55,10 @@ from typing import Any
 
 import numpy as np
 
-from ..runlog import read_run, require_pandas, trial_rows
+from ..runlog import RunFile, read_run, require_pandas, trial_rows
 from ..space import Fidelity
 
-__all__ = ["AXES", "load_study", "problem_key", "strategy_label", "optimum_is_exact"]
+__all__ = ["AXES", "load_study", "frame_runs", "problem_key", "strategy_label", "optimum_is_exact"]
 
 
 def problem_key(header: dict[str, Any]) -> str:
@@ -109,8 +109,8 @@ def _normalised_fidelity(fidelity: dict[str, Any] | None, values: list[Any]) -> 
 AXES = ("budget", "wall_clock")
 
 
-def _run_frame(pd, path: Path, root: Path, axis: str = "budget"):
-    run = read_run(path)
+def _run_frame(pd, path: Path, root: Path, axis: str = "budget", run: RunFile | None = None):
+    run = read_run(path) if run is None else run
     header = run.header
     spec = header.get("spec", {})
     problem = header.get("problem", {}) or {}
@@ -170,6 +170,35 @@ def _clock_fractions(df):
     return df
 
 
+def _assemble(pd, frames):
+    """One frame of the run frames of :func:`_run_frame`: sorted, clock fractions and regrets added."""
+    from .metrics import add_regret_columns
+
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    df = _clock_fractions(df.sort_values(["problem", "label", "seed", "run", "n_obs"], kind="stable").reset_index(drop=True))
+    df = add_regret_columns(df)
+    first = ["run", "problem", "label", "strategy", "seed", "budget", "complete", "n_obs", "id"]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def frame_runs(runs: list[tuple[Path, RunFile]], root: str | os.PathLike, *, axis: str = "budget"):
+    """The frame :func:`load_study` makes of runs already read, complete or not: ``(path,
+    RunFile)`` pairs with paths under the directory ``root`` (or ``root`` itself, one log).
+
+    For readers that parse logs themselves, such as the live dashboard (:mod:`mfbo.dashboard`),
+    which reads only what was appended. Every derived column is per problem, so the frame of one
+    problem's runs equals that problem's rows of the whole study's frame. Runs without trials
+    are left out; ``ValueError`` if none has any, or for a bad ``axis``.
+    """
+    pd = require_pandas("frame_runs")
+    if axis not in AXES:
+        raise ValueError(f"frame_runs: axis must be one of {', '.join(map(repr, AXES))}, got {axis!r}")
+    frames = [frame for frame, _ in (_run_frame(pd, Path(path), Path(root), axis, run) for path, run in runs) if len(frame)]
+    if not frames:
+        raise ValueError(f"frame_runs: no trials in the {len(runs)} run(s) given")
+    return _assemble(pd, frames)
+
+
 def load_study(path: str | os.PathLike, *, complete_only: bool = True, axis: str = "budget"):
     """Load every run log under ``path`` into one tidy ``pandas.DataFrame`` (one row per trial).
 
@@ -191,8 +220,6 @@ def load_study(path: str | os.PathLike, *, complete_only: bool = True, axis: str
             (problem, label, seed) (give the runs distinct labels).
     """
     pd = require_pandas("load_study")
-    from .metrics import add_regret_columns
-
     if axis not in AXES:
         raise ValueError(f"load_study: axis must be one of {', '.join(map(repr, AXES))}, got {axis!r}")
     root = Path(path)
@@ -226,11 +253,7 @@ def load_study(path: str | os.PathLike, *, complete_only: bool = True, axis: str
     if not frames:
         raise ValueError(f"load_study: no {'complete ' if complete_only else ''}runs with trials under {root} "
                          f"({len(files)} log(s), {len(incomplete)} incomplete)")
-    df = pd.concat(frames, ignore_index=True, sort=False)
-    df = _clock_fractions(df.sort_values(["problem", "label", "seed", "run", "n_obs"], kind="stable").reset_index(drop=True))
-    df = add_regret_columns(df)
-    first = ["run", "problem", "label", "strategy", "seed", "budget", "complete", "n_obs", "id"]
-    df = df[first + [c for c in df.columns if c not in first]]
+    df = _assemble(pd, frames)
     df.attrs["incomplete"] = incomplete
     df.attrs["truncated"] = truncated
     return df
