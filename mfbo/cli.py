@@ -10,6 +10,7 @@
     mfbo calibrate PROBLEM --configs N [--levels F ...] [--seed S] [--out DIR] [--top Q ...]
     mfbo record PROBLEM --configs N --out TABLE.npz [--fidelities F ...] [--seed S] [--problem-option key=value ...]
     mfbo plot STUDY_DIR [--out FIGDIR] [--stat median|mean] [--alpha A] [--target R]   (see mfbo.analysis.report)
+    mfbo dashboard RESULTS_DIR|RUN.jsonl|ARCHIVE.tar.xz [--port P] [--refresh S]   (see mfbo.dashboard)
 
 User mistakes (an unknown name, a bad option, a negative budget, a missing file, an output
 folder that cannot be written) end with one ``mfbo: error: ...`` line on stderr and exit status
@@ -233,6 +234,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from .dashboard import serve
+
+    try:
+        serve(args.source, port=args.port, refresh=args.refresh, notes=lambda line: print(f"mfbo dashboard: {line}", file=sys.stderr))
+    except KeyboardInterrupt:
+        print("mfbo dashboard: stopped", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mfbo", description="Multi-fidelity Bayesian optimisation with Gaussian processes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -294,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=None, metavar="R", help="also tabulate the budget fraction to reach regret R")
     p.add_argument("--include-incomplete", action="store_true", help="keep unfinished runs (no footer)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("dashboard", help="a live web page of a study's runs on 127.0.0.1 (needs mfbo[dashboard])")
+    p.add_argument("source", help="a study's results directory, one run log (.jsonl) or a stored archive (.tar.xz)")
+    p.add_argument("--port", type=int, default=5006, help="port on 127.0.0.1 (default 5006)")
+    p.add_argument("--refresh", type=float, default=2.0, metavar="S", help="seconds between reads of the logs (default 2)")
+    p.set_defaults(func=cmd_dashboard)
 
     from .study.commands import add_study_commands  # mfbo study run|status
 
