@@ -117,6 +117,13 @@ class Problem:
         """Noiseless value of ``config`` at the target fidelity, or ``None`` if unknown."""
         return None
 
+    def bias_bound(self, fidelity: Any) -> float | None:
+        """The bias function ``zeta(z)``: a bound of ``|f_z(x) - f(x)|`` over the space, where
+        ``f_z`` is the objective at fidelity ``z`` and ``f`` the target one (so ``zeta = 0`` at
+        the target), or ``None`` if the problem does not know it. Multi-fidelity tree search
+        (``mf-pdoo``) uses it to pick the cheapest fidelity accurate enough for a cell."""
+        return None
+
     def cost(self, config: Mapping[str, Any], fidelity: Any = None) -> float | None:
         """The cost an evaluation will have, if the problem knows it in advance, else ``None``."""
         return None

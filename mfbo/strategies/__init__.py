@@ -20,6 +20,7 @@ from .base import Continuation, Strategy
 from .gp_ei import GPEI
 from .mf_gp import MULTI_FIDELITY_STRATEGIES
 from .random_search import RandomSearch
+from .tree import TREE_STRATEGIES
 
 __all__ = ["Strategy", "Continuation", "register", "names", "make", "option_names"]
 
@@ -107,6 +108,6 @@ def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options:
 
 register(RandomSearch)
 register(GPEI)
-for _cls in MULTI_FIDELITY_STRATEGIES + BANDIT_STRATEGIES:
+for _cls in MULTI_FIDELITY_STRATEGIES + BANDIT_STRATEGIES + TREE_STRATEGIES:
     register(_cls)
 del _cls

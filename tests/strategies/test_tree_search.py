@@ -1,0 +1,163 @@
+"""mf-pdoo and kometo (mfbo.strategies.tree): budget, concentration near the optimum, the quadratic
+ladder, reproducibility, and option errors."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import mfbo
+from mfbo.problems.synthetic import SyntheticProblem
+from mfbo.space import Fidelity, Float, Space
+from mfbo.strategies.tree import Partition
+
+METHODS = ["mf-pdoo", "kometo"]
+
+
+class Bowl1D(SyntheticProblem):
+    """``(x - 0.37)^2 + 0.1 (1 - s) (1 - cos(8 (x - 0.37)))`` on ``[0, 1]``: biased everywhere but
+    at ``x*``, known bias ``zeta(s) = 0.2 (1 - s)``; cost ``0.1 + 0.9 s^2`` (the default)."""
+
+    def __init__(self) -> None:
+        super().__init__("bowl-1d", Space(x=Float(0.0, 1.0)), Fidelity("z", 0.0, 1.0), optimum=0.0, optimizer={"x": 0.37})
+
+    def _values(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
+        return (X[:, 0] - 0.37) ** 2 + 0.1 * (1.0 - s) * (1.0 - np.cos(8.0 * (X[:, 0] - 0.37)))
+
+    def bias_bound(self, fidelity) -> float:
+        return 0.2 * (1.0 - float(self.fidelity.normalize(fidelity)))
+
+
+def run(method: str, problem, budget: float, seed: int = 0, **options):
+    strategy = mfbo.strategies.make(method, problem, seed=seed, **options)
+    return strategy, mfbo.minimize(problem, strategy, budget=budget)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("budget", [3.3, 12.0])
+def test_budget_is_respected_and_candidates_are_checked_at_the_target(method, budget):
+    problem = mfbo.problems.get("currin")
+    strategy, result = run(method, problem, budget)
+    assert result.total_cost <= budget + 1e-9
+    assert sum(t.cost for t in result.trials) == pytest.approx(result.total_cost)
+    assert strategy.validated  # the cross-validation ran inside the budget
+    found = [c for c in strategy.candidates if c is not None]
+    assert found and all(strategy.known(cell, 1.0) is not None for cell, _ in found)
+    best = strategy.best_observed()
+    assert result.recommendation == best[0].config
+    # what is left cannot pay for one more target evaluation
+    assert budget - result.total_cost < problem.cost(None, 1.0) + 1e-9
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_tree_concentrates_near_the_optimum(method):
+    problem = Bowl1D()
+    strategy, result = run(method, problem, 20.0)
+    deep = [cell for cell, _, _ in strategy.evaluated if cell.depth >= 7]  # cells of width <= 1/128
+    near = [cell for cell in deep if abs(cell.center[0] - 0.37) <= 0.05]
+    assert len(deep) >= 5
+    assert len(near) / len(deep) >= 0.8
+    assert result.regret < 1e-4
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_quadratic_ladder_optimum_at_the_target_level(method):
+    problem = mfbo.problems.get("quadratic-ladder")
+    for seed in range(3):
+        strategy, result = run(method, problem, 50.0, seed=seed)
+        assert result.recommendation["bs"] == 64
+        assert result.regret < 1e-4
+        assert strategy.best_observed()[0].fidelity == 5
+        assert {t.fidelity for t in result.trials} > {5}  # lower levels were used
+
+
+def trial_log(result):
+    return [(t.id, sorted(t.config.items()), t.fidelity, t.value, t.cost) for t in result.trials]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_identical_logs_for_identical_seeds(method):
+    problem = mfbo.problems.get("mfhartmann3-moderate")
+    first, second = (run(method, problem, 8.0, seed=4)[1] for _ in range(2))
+    assert trial_log(first) == trial_log(second)
+    others = [trial_log(run(method, problem, 8.0, seed=s)[1]) for s in (5, 6, 7)]
+    assert any(log != trial_log(first) for log in others)  # the seed orients the partition
+
+
+def test_mf_pdoo_fidelity_follows_the_bias_bound():
+    """A cell of depth h is evaluated at the cheapest level whose bias is at most nu rho^h."""
+    problem = mfbo.problems.get("quadratic-ladder")  # bias 0.5 (5 - level)
+    strategy, _ = run("mf-pdoo", problem, 5.0, nu=1.0, rho=0.5, n_instances=1)
+    assert strategy.z_for(1.0) == 3 and strategy.z_for(0.5) == 4 and strategy.z_for(0.25) == 5
+    for cell, fidelity, _ in strategy.evaluated:
+        if fidelity != 5 or cell.depth >= 2:  # the cross-validation re-evaluates at the target
+            assert fidelity == strategy.z_for(1.0 * 0.5**cell.depth)
+
+
+def test_mf_pdoo_instances_follow_the_paper():
+    problem = mfbo.problems.get("currin")  # lambda(target) = 1
+    strategy = mfbo.strategies.make("mf-pdoo", problem, rho=0.9)
+    d_max = int(math.log(2) / math.log(1 / 0.9))
+    assert strategy._n_instances(100.0) == int(0.5 * d_max * math.log(100 / math.log(100)))
+    assert strategy._n_instances(2.0) == 1
+    assert mfbo.strategies.make("mf-pdoo", problem, n_instances=40)._n_instances(30.0) == 15
+
+
+def test_partition_splits_the_longest_side():
+    part = Partition(3, k=2)
+    cell = part.root
+    for depth in range(6):
+        cell = part.children(cell)[0]
+    assert np.allclose(cell.high - cell.low, [0.25, 0.25, 0.25])
+    assert part.children(cell)[1].low[0] == pytest.approx(0.125)
+    three = Partition(1, k=3).children(Partition(1, k=3).root)
+    assert [c.path for c in three] == [(0,), (1,), (2,)] and three[2].low[0] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"rho": 1.5}, "option rho must be a number in (0, 1)"),
+    ({"nu": 0.0}, "option nu must be a number > 0"),
+    ({"bias": "wrong"}, "option bias must be 'problem' or a number C >= 0"),
+    ({"bias": -1.0}, "option bias must be 'problem' or a number C >= 0"),
+    ({"n_instances": 0}, "option n_instances must be an integer >= 1"),
+    ({"k": 1}, "option k (the partition's arity) must be an integer >= 2"),
+])
+def test_bad_options(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mfbo.strategies.make("mf-pdoo", mfbo.problems.get("currin"), **options)
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match="must have a fidelity"):
+        mfbo.strategies.make("kometo", mfbo.problems.get("currin").space)
+    plain = mfbo.Problem.from_function(lambda c, z: c["x"] ** 2, Space(x=Float(0, 1)), Fidelity("z", 0.0, 1.0), cost=lambda z: 0.1 + z)
+    with pytest.raises(ValueError, match="bias='problem' needs a problem that knows its bias function"):
+        mfbo.strategies.make("mf-pdoo", plain)
+    assert mfbo.strategies.make("mf-pdoo", plain, bias=0.5).zeta(0.0) == 0.5
+    strategy = mfbo.strategies.make("kometo", mfbo.problems.get("currin"))
+    with pytest.raises(ValueError, match="plans with the run's cost budget"):
+        strategy.ask()
+    strategy.set_budget(5.0)
+    strategy.ask()
+    with pytest.raises(ValueError, match="one evaluation at a time"):
+        strategy.ask()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_failed_evaluations_are_never_recommended(method):
+    base = Bowl1D()
+
+    def fn(config, z):
+        if abs(config["x"] - 0.37) < 0.1 and z < 1.0:
+            return float("nan")
+        return float(base.values([[config["x"]]], z, noise=False)[0])
+
+    problem = mfbo.Problem.from_function(fn, base.space, base.fidelity, cost=lambda z: 0.1 + 0.9 * z**2, name="holes")
+    strategy, result = run(method, problem, 6.0, **({"bias": 0.2} if method == "mf-pdoo" else {}))
+    assert result.total_cost <= 6.0 + 1e-9
+    assert result.recommendation is not None
+    assert any(t.status == "failed" for t in result.trials)
+    assert math.isfinite(strategy.best_observed()[1].value)
