@@ -5,7 +5,8 @@
 
 ``run`` executes every run that is not complete (see :mod:`mfbo.study.execute`) and exits 0
 when all succeeded, 1 when some failed (their logs stay and the next ``run`` resumes them), and
-2 for a mistake in the file or a directory holding results of another spec. Runs that another
+2 for a mistake in the file or a directory holding results of another spec, and 130 after Ctrl-C
+(one is enough: the workers stop, every unfinished run is left resumable). Runs that another
 live process holds (``mfbo study run`` started twice, or on several machines sharing the output
 directory) are left to it and listed, without failing. A study whose
 strategies or problems are not available here (``if_unavailable = "skip"``) is skipped with a
@@ -17,6 +18,7 @@ now (its lock).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +60,10 @@ def cmd_study_run(args: argparse.Namespace) -> int:
         report = run_study(study, workers=args.workers, scheduler=args.scheduler, threads=args.threads, progress=not args.quiet)
     except ImportError as err:  # dask missing: one line with the extra to install
         raise ValueError(str(err)) from None
+    except KeyboardInterrupt:
+        print(f"mfbo: interrupted: the unfinished runs are stopped and resumable; `mfbo study run {args.file}` continues them",
+              file=sys.stderr)
+        return 130
     if not report.outcomes:
         print(f"nothing to run: all {report.already_done} runs are complete in {study.output}")
         return 0

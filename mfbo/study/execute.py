@@ -20,10 +20,18 @@ Each run is executed under its lock (:mod:`mfbo.study.lock`): several ``mfbo stu
 processes on one study, on one machine or on several sharing the output directory, split the
 runs between them; a run another live process holds is reported ``"held"``, not run twice. A
 complete run's leftover evaluation cache (a kill between the footer and its deletion) is deleted.
-The local pool is handed at most ``N`` runs at a time, so after Ctrl-C no queued run starts, and
-a pool process that dies is replaced by a fresh pool that resumes the runs it had. On Dask,
-Ctrl-C cancels the submitted tasks; one that is already running on a worker cannot be stopped
-from here, but it keeps its run's lock, so starting the study again does not double it.
+The local pool is handed at most ``N`` runs at a time, and a pool process that dies is replaced
+by a fresh pool that resumes the runs it had.
+
+Interrupts (Ctrl-C). Pool processes ignore SIGINT, so one Ctrl-C reaches the main process only
+(a terminal sends it to the whole process group). The main process then cancels the runs not
+started, sends each pool process SIGTERM, which raises :class:`KeyboardInterrupt` inside its run
+(the log is closed without a footer, the evaluation cache and the lock are released: the run is
+resumable, as after ``kill -9``), waits up to :data:`STOP_GRACE_SECONDS` and kills whatever is
+left, so no pool process outlives the study. On Dask, Ctrl-C cancels the tasks not started and
+creates a stop file (``<output>/.interrupt-<token>``) that each running task checks after every
+trial: it stops there, resumable, at its next trial boundary (a Dask worker thread cannot be
+interrupted mid-evaluation); the next ``run_study`` on that output removes the stop files.
 
 ``threads``, when given, is torch's thread count inside each run (set around the run and
 restored afterwards). A resumed run uses the thread count it started with instead (recorded
@@ -42,8 +50,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import os
+import signal
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,13 +75,22 @@ MAX_WARNINGS = 5
 POLL_SECONDS = 0.25
 #: How often a run may be in a pool whose process died before it is reported failed.
 MAX_POOL_DEATHS = 2
+#: Seconds an interrupted pool process has to close its run before it is killed.
+STOP_GRACE_SECONDS = 10.0
+#: Prefix of the stop files of interrupted Dask studies (module docstring).
+STOP_FILE_PREFIX = ".interrupt-"
+
+
+class RunInterrupted(Exception):
+    """A run stopped at a trial boundary because its study was interrupted (Dask stop file)."""
 
 
 @dataclass
 class RunOutcome:
     """What happened to one run: ``status`` is ``"done"``, ``"failed"``, ``"skipped"`` (found
     complete when its worker got to it) or ``"held"`` (another live process holds its lock and is
-    running it: ``error`` names that process). ``notes`` say how a resume went (the thread
+    running it: ``error`` names that process) or ``"interrupted"`` (stopped by a Dask stop file,
+resumable). ``notes`` say how a resume went (the thread
     count it used, evaluations kept after a diverged replay)."""
 
     file_name: str
@@ -130,10 +150,13 @@ def _resume_threads(state: RunState, threads: int | None, outcome: RunOutcome) -
     return state.threads
 
 
-def execute_run(run: RunSpec, output: str | Path, study_name: str = "", threads: int | None = None) -> RunOutcome:
+def execute_run(run: RunSpec, output: str | Path, study_name: str = "", threads: int | None = None,
+                stop_file: str | None = None) -> RunOutcome:
     """Run (or resume) one run of a study and write its log under ``output``, holding the run's
     lock (:mod:`mfbo.study.lock`) throughout; never raises for a failure of the run itself,
-    which is reported in the outcome. A run whose lock a live process holds is not touched."""
+    which is reported in the outcome. A run whose lock a live process holds is not touched.
+    When the file ``stop_file`` exists after a trial, the run stops there, resumable, with
+    status ``"interrupted"``."""
     start = time.perf_counter()
     outcome = RunOutcome(file_name=run.file_name, title=run.title, status="failed")
     lock = RunLock(Path(output) / run.file_name)
@@ -148,7 +171,9 @@ def execute_run(run: RunSpec, output: str | Path, study_name: str = "", threads:
             cache_path(state.path).unlink(missing_ok=True)  # a leftover of a kill after the footer
             outcome.status, outcome.n_trials = "skipped", state.n_trials
             return outcome
-        _run_logged(run, state, study_name, _resume_threads(state, threads, outcome), outcome)
+        _run_logged(run, state, study_name, _resume_threads(state, threads, outcome), outcome, stop_file)
+    except RunInterrupted as err:
+        outcome.status, outcome.error = "interrupted", str(err)
     except Exception as err:  # one failed run must not stop the study
         outcome.error = f"{type(err).__name__}: {err}"
     finally:
@@ -157,7 +182,20 @@ def execute_run(run: RunSpec, output: str | Path, study_name: str = "", threads:
     return outcome
 
 
-def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | None, outcome: RunOutcome) -> None:
+def _stop_check(stop_file: str | None) -> Any:
+    """A :func:`mfbo.minimize` callback raising :class:`RunInterrupted` once ``stop_file`` exists."""
+    if stop_file is None:
+        return None
+
+    def check(record: Any) -> None:
+        if os.path.exists(stop_file):
+            raise RunInterrupted(f"study interrupted after trial {record.id} ({stop_file})")
+
+    return check
+
+
+def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | None, outcome: RunOutcome,
+                stop_file: str | None = None) -> None:
     """:func:`mfbo.minimize` of ``run`` with its evaluation cache; fills ``outcome``."""
     with torch_threads(threads), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
@@ -168,7 +206,7 @@ def _run_logged(run: RunSpec, state: RunState, study_name: str, threads: int | N
             result = minimize(
                 run.problem, run.strategy, run.budget, seed=run.seed, problem_options=run.problem_options,
                 strategy_options=run.options, log_path=state.path, workers=run.workers, stop=run.stop, evaluation_cache=cache,
-                log_header={"study": _study_header(run, study_name)},
+                log_header={"study": _study_header(run, study_name)}, callback=_stop_check(stop_file),
             )
         kept = cache.finish()  # the complete log holds everything the cache had
     outcome.notes += [kept] if kept else []
@@ -254,13 +292,61 @@ def _run_processes(runs: list[RunSpec], output: Path, study_name: str, threads: 
     deaths: dict[str, int] = {}
     context = multiprocessing.get_context("spawn")
     while runs:
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_pool_initializer)
         try:
             runs = _feed_pool(pool, runs, (output, study_name, threads), workers, tracker, deaths)
-        except BaseException:  # Ctrl-C: no queued run is left to start (see _feed_pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # Ctrl-C: stop every pool process, each run left resumable
+            _stop_pool(pool)
             raise
         pool.shutdown(wait=True)
+
+
+_IN_RUN = False  # in a pool process: whether a run is executing (SIGTERM interrupts it)
+
+
+def _pool_initializer() -> None:
+    """Pool processes leave SIGINT to the main process and turn its SIGTERM into an interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _IN_RUN:  # unwind the run: its log, cache and lock are closed by their finally blocks
+        raise KeyboardInterrupt
+    os._exit(128 + signum)
+
+
+def _pool_execute_run(*args: Any) -> RunOutcome:
+    """:func:`execute_run` in a pool process, interruptible by SIGTERM."""
+    global _IN_RUN
+    _IN_RUN = True
+    try:
+        return execute_run(*args)
+    except KeyboardInterrupt:  # the run has closed its log, cache and lock: nothing is left to do
+        os._exit(130)
+    finally:
+        _IN_RUN = False
+
+
+def _stop_pool(pool: concurrent.futures.ProcessPoolExecutor, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Cancel the runs not started, SIGTERM every pool process, and kill those still alive after
+    ``grace`` seconds (or at a second Ctrl-C), so none outlives the study."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    try:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + grace
+        for process in processes:
+            process.join(max(deadline - time.monotonic(), 0.0))
+    except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+        pass
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(1.0)
 
 
 def _feed_pool(pool: Any, runs: list[RunSpec], args: tuple, workers: int, tracker: _Tracker, deaths: dict[str, int]) -> list[RunSpec]:
@@ -271,7 +357,7 @@ def _feed_pool(pool: Any, runs: list[RunSpec], args: tuple, workers: int, tracke
     while waiting or running:
         while waiting and len(running) < workers and not retry:
             run = waiting.pop(0)
-            running[pool.submit(execute_run, run, *args)] = run
+            running[pool.submit(_pool_execute_run, run, *args)] = run
         done, _ = concurrent.futures.wait(running, timeout=POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:
             run = running.pop(future)
@@ -297,17 +383,44 @@ def _lost(run: RunSpec, err: BaseException) -> RunOutcome:
     return RunOutcome(file_name=run.file_name, title=run.title, status="failed", error=f"worker lost: {type(err).__name__}: {err}")
 
 
-def connect_dask(address: str):
-    """A ``dask.distributed.Client`` connected to the scheduler at ``address``."""
+#: Seconds to wait for a Dask scheduler to answer.
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def connect_dask(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS):
+    """A ``dask.distributed.Client`` connected to the scheduler at ``address``; a scheduler that
+    cannot be reached is one :class:`ValueError` naming the address and how to start one (a TCP
+    address nobody listens on fails at once, not after Dask's 30 s timeout)."""
     try:
         from dask.distributed import Client
     except ImportError:
         raise ImportError("running a study on a Dask cluster needs dask.distributed: pip install 'mfbo[dask]'") from None
-    return Client(address)
+    unreachable = (f"cannot reach a Dask scheduler at {address!r}: start one with `dask scheduler` (it prints its "
+                   f"address) and workers with `dask worker ADDRESS` where mfbo is installed, or use --workers N for local processes")
+    _probe_tcp(address, timeout, unreachable)
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as err:
+        raise ValueError(f"{unreachable} ({type(err).__name__}: {err})") from None
+
+
+def _probe_tcp(address: str, timeout: float, message: str) -> None:
+    """Raise ``ValueError(message)`` when ``tcp://host:port`` refuses a connection (other schemes pass)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+    except OSError as err:
+        raise ValueError(f"{message} ({err.strerror or err})") from None
 
 
 def _run_dask(runs: list[RunSpec], output: Path, study_name: str, threads: int | None, client: Any, tracker: _Tracker) -> None:
-    futures = {client.submit(execute_run, run, str(output), study_name, threads, pure=False): run for run in runs}
+    stop_file = output / f"{STOP_FILE_PREFIX}{uuid.uuid4().hex}"
+    futures = {client.submit(execute_run, run, str(output), study_name, threads, str(stop_file), pure=False): run for run in runs}
 
     def count_running(pending: Iterable[Any]) -> int:
         keys = {f.key for f in pending}
@@ -318,7 +431,8 @@ def _run_dask(runs: list[RunSpec], output: Path, study_name: str, threads: int |
 
     try:
         _drain(futures, tracker, count_running)
-    except BaseException:
+    except BaseException:  # Ctrl-C: running tasks stop at their next trial (module docstring)
+        stop_file.touch()
         client.cancel(list(futures))
         raise
 
@@ -374,6 +488,8 @@ def run_study(
     todo = [s.run for s in states if s.state != "done"]
     tracker = _Tracker(len(todo), len(states) - len(todo), progress, stream if stream is not None else sys.stderr)
     output = study.output.resolve()
+    for old in output.glob(f"{STOP_FILE_PREFIX}*"):  # of an earlier interrupted Dask study
+        old.unlink(missing_ok=True)
     own_client = None
     try:
         if not todo:

@@ -1,0 +1,114 @@
+"""What a new user hits in the first hour (issue 18): Ctrl-C on a study, user bugs reported
+in one clear line, honest progress and figures."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mfbo.runlog import read_run
+from mfbo.study import load_study, run_study, study_states
+
+INTERRUPTIBLE = """
+name = "interrupt"
+seeds = [0, 1, 2]
+budget = { target_evaluations = 6 }
+problems = ["forrester"]
+[[strategies]]
+name = "gp-ei"
+options = { n_init = 2, num_restarts = 2, raw_samples = 16 }
+"""
+
+
+def alive_in_group(pgid: int) -> list[int]:
+    """Processes of process group ``pgid`` that are alive (zombies, already dead, left out)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass (a guard against a hang)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to list the process group")
+def test_one_sigint_stops_a_study_with_workers_and_it_resumes(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(f'output = "{(tmp_path / "out").as_posix()}"\n' + INTERRUPTIBLE)
+    study = load_study(path)
+    logs = [study.output / run.file_name for run in study.runs]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mfbo.cli", "study", "run", str(path), "--workers", "2", "--threads", "1", "--quiet"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        started = wait_until(lambda: sum(p.exists() and p.read_text().count('"type": "trial"') >= 1 for p in logs) >= 2, 300)
+        assert started, "no run started"
+        os.kill(proc.pid, signal.SIGINT)  # one SIGINT, to the main process only
+        _, err = proc.communicate(timeout=120)  # generous: a guard against a hang
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert "interrupted" in err.decode() and "Traceback" not in err.decode()
+    assert wait_until(lambda: not alive_in_group(proc.pid), 30), f"pool processes survived: {alive_in_group(proc.pid)}"
+    assert not list(study.output.glob("*.lock"))  # every interrupted run released its lock
+    states = [s.state for s in study_states(study)]
+    assert "done" not in states[2:] and set(states) <= {"done", "partial", "missing"} and "partial" in states
+
+    report = run_study(study, threads=1, progress=False)  # resume: finishes every run
+    assert report.ok and all(s.state == "done" for s in study_states(study))
+    assert sum(o.replayed for o in report.outcomes) >= 2  # the interrupted runs' evaluations were kept
+    assert all(len(read_run(p).trials) == 6 for p in logs)
+
+
+def test_a_stop_file_stops_a_run_at_a_trial_boundary_resumable(tmp_path):
+    """The Dask path of Ctrl-C: a running task stops after its trial once the stop file exists."""
+    from mfbo.study.execute import execute_run
+
+    path = tmp_path / "study.toml"
+    path.write_text(f'output = "{(tmp_path / "out").as_posix()}"\n' + INTERRUPTIBLE.split("[[strategies]]")[0] + 'strategies = ["random"]\n')
+    study = load_study(path)
+    run = study.runs[0]
+    stop = tmp_path / "stop"
+    stop.touch()
+    outcome = execute_run(run, study.output, study.name, stop_file=str(stop))
+    assert outcome.status == "interrupted" and "after trial 0" in outcome.error
+    log = read_run(study.output / run.file_name)
+    assert len(log.trials) == 1 and not log.complete
+    assert not list(study.output.glob("*.lock"))
+    stop.unlink()
+    outcome = execute_run(run, study.output, study.name, stop_file=str(stop))
+    assert outcome.status == "done" and outcome.replayed == 1 and outcome.n_trials == 6
+
+
+def test_an_unreachable_dask_scheduler_is_one_line_at_once():
+    import socket
+
+    from mfbo.study.execute import connect_dask
+
+    pytest.importorskip("dask.distributed")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"cannot reach a Dask scheduler at 'tcp://127.0.0.1:{port}': start one with `dask scheduler`"):
+        connect_dask(f"tcp://127.0.0.1:{port}")
