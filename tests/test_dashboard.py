@@ -63,14 +63,14 @@ def study_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def live_dir(study_dir, tmp_path) -> Path:
-    """A copy of the study whose first run is still running: its footer and its last 3 trials
-    are not written yet (kept in ``live_dir / "rest.jsonl.txt"``)."""
+    """A copy of the study whose first run is still running: its last 3 trials and its footer
+    are not written yet (kept in ``tmp_path / "rest.txt"``)."""
     root = tmp_path / "live"
     shutil.copytree(study_dir, root)
     first = min(root.glob("*.jsonl"))
     lines = first.read_text().splitlines(keepends=True)
     first.write_text("".join(lines[:-4]))
-    (tmp_path / "rest.txt").write_text("".join(lines[-4:-1]))
+    (tmp_path / "rest.txt").write_text("".join(lines[-4:]))
     return root
 
 
@@ -105,6 +105,21 @@ def test_a_running_run_counts_only_up_to_what_it_has_spent(live_dir):
     label = first.key()[1]
     n = summary[summary["label"] == label].set_index("frac")["n"]
     assert n[n.index > progress].eq(1).all() and n[(n.index <= progress) & (n.index > 0.5)].eq(2).all()
+
+
+def test_after_a_log_grows_only_its_rows_are_rebuilt_and_the_frame_is_load_studys(live_dir, study_dir, tmp_path):
+    study = LiveStudy(open_source(live_dir), clock=lambda: 0.0)  # computations take no time: none is kept stale
+    study.frame("epochs-toy")
+    before = dict(study._run_frames)
+    first = min(live_dir.glob("*.jsonl"))
+    with open(first, "a") as f:
+        f.write((tmp_path / "rest.txt").read_text())
+    assert study.refresh()
+    frame = study.frame("epochs-toy")
+    for (path, axis), (_, rows) in study._run_frames.items():
+        assert (rows is before[(path, axis)][1]) == (path != first)
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(frame, load_study(study_dir))
 
 
 def test_a_log_is_read_as_it_grows_and_a_damaged_line_is_skipped_and_named(live_dir, tmp_path):

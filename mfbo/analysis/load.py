@@ -181,19 +181,30 @@ def _assemble(pd, frames):
     return df[first + [c for c in df.columns if c not in first]]
 
 
-def frame_runs(runs: list[tuple[Path, RunFile]], root: str | os.PathLike, *, axis: str = "budget"):
+def frame_runs(runs: list[tuple[Path, RunFile]], root: str | os.PathLike, *, axis: str = "budget",
+               cache: dict[Any, Any] | None = None):
     """The frame :func:`load_study` makes of runs already read, complete or not: ``(path,
     RunFile)`` pairs with paths under the directory ``root`` (or ``root`` itself, one log).
 
     For readers that parse logs themselves, such as the live dashboard (:mod:`mfbo.dashboard`),
     which reads only what was appended. Every derived column is per problem, so the frame of one
-    problem's runs equals that problem's rows of the whole study's frame. Runs without trials
-    are left out; ``ValueError`` if none has any, or for a bad ``axis``.
+    problem's runs equals that problem's rows of the whole study's frame. ``cache``, a dict the
+    caller keeps between calls, keeps each run's own rows: they are rebuilt only when a
+    different ``RunFile`` object is given for that path (only the per-problem columns are
+    recomputed for the others). Runs without trials are left out; ``ValueError`` if none has
+    any, or for a bad ``axis``.
     """
     pd = require_pandas("frame_runs")
     if axis not in AXES:
         raise ValueError(f"frame_runs: axis must be one of {', '.join(map(repr, AXES))}, got {axis!r}")
-    frames = [frame for frame, _ in (_run_frame(pd, Path(path), Path(root), axis, run) for path, run in runs) if len(frame)]
+    cache = {} if cache is None else cache
+    frames = []
+    for path, run in runs:
+        kept = cache.get((path, axis))
+        if kept is None or kept[0] is not run:
+            kept = cache[(path, axis)] = (run, _run_frame(pd, Path(path), Path(root), axis, run)[0])
+        if len(kept[1]):
+            frames.append(kept[1])
     if not frames:
         raise ValueError(f"frame_runs: no trials in the {len(runs)} run(s) given")
     return _assemble(pd, frames)

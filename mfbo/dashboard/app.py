@@ -98,7 +98,7 @@ def _regret_figure(title: str, xlabel: str):
     lines = ColumnDataSource({"xs": [], "ys": [], "label": [], "colour": []})
     fig.patches("xs", "ys", source=bands, fill_color="colour", fill_alpha=0.15, line_alpha=0)
     fig.multi_line("xs", "ys", source=lines, line_color="colour", line_width=2, legend_field="label")
-    fig.legend.location = "bottom_left"
+    fig.add_layout(fig.legend[0], "right")  # beside the panel, not over the curves
     fig.add_tools(HoverTool(tooltips=[("strategy", "@label")], line_policy="nearest"))
     return fig, lines, bands
 
@@ -171,7 +171,7 @@ class Page:
         self.calib_fig = figure(width=_WIDTH, height=_HEIGHT - 60, x_axis_type="log", y_range=(-1.05, 1.05),
                                 x_axis_label="fraction of the target's cost", y_axis_label="precision, Spearman", tools="save")
         self.calib_fig.multi_line("xs", "ys", source=self.calib, line_color="colour", line_width=2, legend_field="series")
-        self.calib_fig.legend.location = "bottom_right"
+        self.calib_fig.add_layout(self.calib_fig.legend[0], "right")
         self.calib_note = Div(text="")
 
     def update(self, force: bool = False) -> None:
@@ -249,8 +249,8 @@ class Page:
         names = list(tails)
         self.run.options = names
         if self.run.value not in tails:
-            if names:
-                self.run.value = names[0]  # triggers update(force=True)
+            if names:  # a run still running if there is one, else the first; triggers update(force=True)
+                self.run.value = next((n for n in names if tails[n].footer is None), names[0])
                 return
             self.traj_points.data = {k: [] for k in self.traj_points.data}
             self.traj_segments.data = {k: [] for k in self.traj_segments.data}
@@ -274,6 +274,7 @@ class Page:
             self.value_mapper.low, self.value_mapper.high = min(values), max(values)
         self.traj_fig.title.text = f"cross-fidelity trajectory: {self.run.value} ({len(tail.trials)} trials)"
         self.curves.data = learning_curves(tail)
+        self.curve_fig.title.text = "learning curves" if self.curves.data["id"] else "learning curves: none in this run's log"
         self.drawn["run"] = (tail.path, tail.version)
 
     def _draw_calibration_choices(self) -> None:
@@ -289,6 +290,7 @@ class Page:
         tables = {p.name: t for p, t in self.study.calibrations()}
         table = tables.get(self.calib_select.value)
         data: dict[str, list[Any]] = {"xs": [], "ys": [], "series": [], "colour": []}
+        self.calib_fig.visible = self.calib_select.visible = bool(tables)
         if not tables:
             self.calib_note.text = "No calibration results (<code>*calibration*.json</code> from <code>mfbo calibrate</code>) under the source."
         elif isinstance(table, str):

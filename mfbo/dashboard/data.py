@@ -62,6 +62,7 @@ class LiveStudy:
         self.version = 0
         self._problem_version: dict[str, int] = {}
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._run_frames: dict[Any, Any] = {}  # each run's own rows (frame_runs's cache)
         self._clock = clock
         self.refresh()
 
@@ -135,7 +136,7 @@ class LiveStudy:
         ``ValueError`` for ``axis="wall_clock"`` on logs without simulated times."""
         def compute():
             runs = [(t.path, t.run_file()) for t in self.runs() if t.key()[0] == problem and t.trials]
-            return frame_runs(runs, self.source.root, axis=axis) if runs else None
+            return frame_runs(runs, self.source.root, axis=axis, cache=self._run_frames) if runs else None
 
         return self._cached((problem, "frame", axis), compute)
 

@@ -124,6 +124,7 @@ class LogTail:
     _offset: int = 0
     _lineno: int = 0
     _inode: int | None = None
+    _run: tuple[int, RunFile] | None = None
 
     def read(self) -> int:
         """Read what was appended since the last call; returns the number of new records."""
@@ -192,8 +193,11 @@ class LogTail:
             return False
 
     def run_file(self) -> RunFile:
-        """What was read so far as a :class:`mfbo.runlog.RunFile` (``header`` must be set)."""
-        return RunFile(path=self.path, header=self.header or {}, trials=list(self.trials), footer=self.footer)
+        """What was read so far as a :class:`mfbo.runlog.RunFile` (``header`` must be set); the
+        same object until more is read (:func:`mfbo.analysis.load.frame_runs` keeps its rows)."""
+        if self._run is None or self._run[0] != self.version:
+            self._run = (self.version, RunFile(path=self.path, header=self.header or {}, trials=list(self.trials), footer=self.footer))
+        return self._run[1]
 
     def problem_name(self) -> str | None:
         """The run's problem (as :meth:`key`), ``None`` without a usable header."""
