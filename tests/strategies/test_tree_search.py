@@ -138,7 +138,7 @@ def test_refusals():
         mfbo.strategies.make("mf-pdoo", plain)
     assert mfbo.strategies.make("mf-pdoo", plain, bias=0.5).zeta(0.0) == 0.5
     strategy = mfbo.strategies.make("kometo", mfbo.problems.get("currin"))
-    with pytest.raises(ValueError, match="plans with the run's cost budget"):
+    with pytest.raises(ValueError, match="plans with the run's budget"):
         strategy.ask()
     strategy.set_budget(5.0)
     strategy.ask()
@@ -161,3 +161,18 @@ def test_failed_evaluations_are_never_recommended(method):
     assert result.recommendation is not None
     assert any(t.status == "failed" for t in result.trials)
     assert math.isfinite(strategy.best_observed()[1].value)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_wall_clock_budget_with_one_worker(method):
+    """With one worker the simulated clock is the cost spent: the plan is the same budget."""
+    problem = mfbo.problems.get("currin")
+    strategy = mfbo.strategies.make(method, problem, seed=1)
+    result = mfbo.minimize(problem, strategy, budget=6.0, stop="wall_clock")
+    assert result.total_cost <= 6.0 + 1e-9 and strategy.validated
+
+
+def test_several_workers_are_refused():
+    problem = mfbo.problems.get("currin")
+    with pytest.raises(Exception, match="one evaluation at a time"):
+        mfbo.minimize(problem, mfbo.strategies.make("kometo", problem), budget=6.0, workers=2)

@@ -9,7 +9,8 @@ fidelity (cross-validation, as in POO, Grill, Valko & Munos 2015, and MFPDOO, Se
 generator) and how to rank a cell before the cross-validation (:meth:`TreeSearch._score`).
 
 Budget (exact): at the first ask the strategy takes the run's cost budget ``B = budget_left()``
-(so it must run under :func:`mfbo.minimize` with a cost budget, or after ``set_budget``). It
+(so it must run under :func:`mfbo.minimize`, or after ``set_budget``; under the ``"wall_clock"``
+stop rule, with its one worker, the clock is the cost spent, so ``B`` is the budget). It
 reserves ``N * lambda(target)`` for the cross-validation and runs the instances one after the other;
 instance ``i`` may spend ``(budget_left() - reserve) / (N - i)``, and an instance never starts an
 evaluation that would take it past that share, so the total never exceeds ``B``. What an instance
@@ -22,7 +23,16 @@ the authors' code.
 After the cross-validation, what is left goes to target evaluations of the next cells by
 :meth:`TreeSearch._score` (our choice: no budget is given back unused while a target evaluation
 fits); then ``ask`` returns a target evaluation of the recommendation, which the run loop does not
-start because it would exceed the budget, and the run ends.
+start because it would exceed the budget, and the run ends (were every evaluated cell already
+known at the target while a target evaluation still fits, that evaluation would repeat the
+recommendation).
+
+Fidelities and costs: a discrete fidelity is used at its values up to the target; a continuous one
+at 257 equally spaced normalised values (our discretisation, so that the fidelity picked for a cell
+is found by bisection and remembered). Costs come from the problem's known cost model
+(:meth:`~mfbo.problems.Problem.cost`); one that depends on the configuration is planned with the
+cost of the centre of the cube (the run loop still never exceeds the budget). Observations told
+with ``add_observation`` (not asked for) are kept in the history but not used by the search.
 
 One worker: each ask needs the previous answer (the searches are sequential), so ``ask`` while a
 trial is pending raises ``ValueError``. A failed trial (an exception or a NaN) gives its cell the
@@ -125,16 +135,26 @@ class TreeSearch(Strategy):
         return observed
 
     # The portfolio ---------------------------------------------------------------------------------
+    def left(self) -> float:
+        """What the run may still spend: :meth:`budget_left`, or under the ``"wall_clock"`` stop
+        rule the budget less the cost spent and pending (with one worker, the simulated clock is the
+        cost spent)."""
+        left = self.budget_left()
+        if left is None:
+            if self.budget is None:
+                raise ValueError(f"strategy {self.name!r} plans with the run's budget: run it under mfbo.minimize, or call set_budget(budget) first")
+            known = (self.problem.cost(t.config, t.fidelity) or 0.0 for t in self.pending.values())
+            left = self.budget - sum(o.cost for _, o in self.history) - sum(known)
+        return left
+
     def _run(self) -> Search:
-        budget = self.budget_left()
-        if budget is None:
-            raise ValueError(f"strategy {self.name!r} plans with the run's cost budget: run it under mfbo.minimize with a cost budget (stop='cost'), or call set_budget(budget) first")
+        budget = self.left()
         target = self.fidelity.target
         n = self._n_instances(budget)
         for i in range(n):
             unchecked = sum(1 for c in self.candidates if c is not None and self.known(c[0], target) is None)
             reserve = (unchecked + n - i) * self.cost(target)  # the cross-validation's cost
-            share = (self.budget_left() - reserve) / (n - i)
+            share = (self.left() - reserve) / (n - i)
             self.candidates.append((yield from self._instance(i, n, share)))
         found = [c for c in self.candidates if c is not None]
         for cell, _ in found:  # cross-validation at the target
@@ -148,7 +168,7 @@ class TreeSearch(Strategy):
 
     def fits(self, price: float) -> bool:
         """Whether ``price`` fits what is left, up to the run loop's round-off tolerance."""
-        return price <= self.budget_left() + 1e-9 * self.budget
+        return price <= self.left() + 1e-9 * self.budget
 
     def _ranked_cells(self) -> list[Cell]:
         scored = sorted(range(len(self.evaluated)), key=lambda j: (self._score(*self.evaluated[j]), j))
