@@ -10,6 +10,7 @@ import pytest
 
 import mfbo
 from mfbo import Categorical, Float, Int, Space
+from mfbo.space import InCondition
 from mfbo.loop import TIMING_FIELDS
 from mfbo.problems.adapters import LoopProblem, OptunaStyleProblem, TrialPruned
 
@@ -167,9 +168,9 @@ def test_a_step_that_raises_or_returns_nan_is_a_failed_trial_that_keeps_its_curv
     assert problem.evaluate({"x": 0.5}, 4).ok
 
 
-def test_failed_trials_do_not_stop_a_run():
-    problem = failing_loop(FakeClock())
-    result = mfbo.minimize(problem, "random", budget=60, seed=3)
+def test_failed_trials_do_not_stop_a_run_and_the_same_seed_gives_the_same_log():
+    result, records = run_records(failing_loop(FakeClock()), "random", 60, seed=3)
+    assert run_records(failing_loop(FakeClock()), "random", 60, seed=3)[1] == records
     statuses = {r.status for r in result.trials}
     assert statuses == {"ok", "failed"} and result.stop_reason.startswith("budget")
     failed = [r for r in result.trials if r.status == "failed"]
@@ -329,6 +330,24 @@ def test_a_declared_space_skips_the_dry_run_and_checks_every_call():
     assert calls == [] and problem.evaluate({"lr": 0.01}, 5).value == -0.05
     narrower = OptunaStyleProblem(objective, n_steps=5, space=Space(lr=Float(1e-3, 1e-1, log=True)), cost="steps")
     assert "but the space has 'lr' = Float(low=0.001" in narrower.evaluate({"lr": 0.01}, 5).error
+
+
+def test_a_declared_conditional_space_answers_only_the_active_parameters():
+    space = Space(opt=Categorical(("sgd", "adam")), momentum=Float(0.0, 0.99), conditions={"momentum": InCondition("opt", ["sgd"])})
+
+    def objective(trial):
+        opt = trial.suggest_categorical("opt", ["sgd", "adam"])
+        momentum = trial.suggest_float("momentum", 0.0, 0.99) if opt == "sgd" or trial.number > 1 else 0.0
+        for step in range(3):
+            trial.report(momentum + step, step)
+        return momentum
+
+    problem = OptunaStyleProblem(objective, n_steps=3, space=space, cost="steps", cache_size=0)
+    assert problem.evaluate({"opt": "sgd", "momentum": 0.5}, 3).value == 2.5
+    assert problem.evaluate({"opt": "adam"}, 3).value == 2.0
+    wrong = problem.evaluate({"opt": "adam"}, 2)  # trial 2 suggests momentum whatever opt is
+    assert wrong.error == ("step 1: the objective raised ValueError: suggest_float('momentum', 0.0, 0.99): parameter 'momentum' is "
+                           "inactive in this configuration (its condition InCondition(parent='opt', values=('sgd',)) does not hold)")
 
 
 @pytest.mark.parametrize("body, message", [

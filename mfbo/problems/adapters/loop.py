@@ -214,30 +214,28 @@ class LoopProblem(Problem):
         """The observation at epoch ``stop`` of a request that continues from epoch ``start``
         (0: a new evaluation); charged as the module docstring says."""
         key = json.dumps(config, sort_keys=True, default=str)
-        run, found, notes = self._fetch(config, key)
-        begin = run.epoch  # epochs (begin, stop] are run now, if any
+        run, found = self._fetch(key)
+        begin, notes = run.epoch, []  # epochs (begin, stop] are run now, if any
         if start > begin:  # the checkpoint the continuation needs is gone
             self.stats["missing_checkpoints"] += 1
             notes.append(f"no checkpoint at {self._unit} {start} ({found}): {self._unit}s {begin + 1}..{stop} were run, "
                          f"those up to {start} again, and all of them are charged")
         self.stats["from_checkpoint" if found in ("memory", "disk") else "from_scratch"] += 1
         error = self._train(run, config, stop)
-        reached = min(stop, run.epoch + (error is not None))
-        ran = range(begin + 1, reached + 1)  # epochs run in this call (the failed one included)
-        charged = sum(run.costs[k - 1] for k in range(start + 1, reached + 1) if k <= len(run.costs))
-        charged += sum(run.costs[k - 1] for k in ran if k <= min(start, len(run.costs)))
+        reached = stop if error is None else run.epoch + 1  # the last epoch charged (a failed one included)
+        # the epochs asked for, (start, reached], and those at or below start run again, (begin, start]
+        charged = sum(run.costs[start:reached]) + sum(run.costs[begin:min(start, reached)])
+        info = {f"{self._unit}s_run": max(reached - begin, 0), "checkpoint": found}
         if error is not None:
             self._drop(run)
-            return Observation(value=math.nan, cost=charged, curve=list(run.values), error=error, info=self._info(notes, found, len(ran)))
-        notes.extend(self._keep(key, run, trained=len(ran) > 0))
-        info = {**run.infos[stop - 1], **self._info(notes, found, len(ran))}
-        return Observation(value=run.values[stop - 1], cost=charged, curve=run.values[:stop], info=info)
+            return Observation(value=math.nan, cost=charged, curve=list(run.values), error=error, info=self._noted(info, notes))
+        notes.extend(self._keep(key, run, trained=reached > begin))
+        info = {**run.infos[stop - 1], **info}
+        return Observation(value=run.values[stop - 1], cost=charged, curve=run.values[:stop], info=self._noted(info, notes))
 
-    def _info(self, notes: list[str], found: str, epochs_run: int) -> dict[str, Any]:
-        info: dict[str, Any] = {f"{self._unit}s_run": epochs_run, "checkpoint": found}
-        if notes:
-            info["note"] = "; ".join(notes)
-        return info
+    @staticmethod
+    def _noted(info: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+        return {**info, "note": "; ".join(notes)} if notes else info
 
     def _train(self, run: _Run, config: dict[str, Any], stop: int) -> str | None:
         """Run ``step`` until ``run`` reaches epoch ``stop``; the error text of a failed epoch
@@ -279,14 +277,14 @@ class LoopProblem(Problem):
         return out[0], float(value), _jsonable(out[2]) if len(out) == 3 else {}
 
     # Keeping states -------------------------------------------------------------------------------
-    def _fetch(self, config: dict[str, Any], key: str) -> tuple[_Run, str, list[str]]:
-        """The kept run of ``config`` (memory, then disk) or a new one; where it came from
-        (``"memory"``, ``"disk"`` or why there was none) and notes on what went wrong."""
+    def _fetch(self, key: str) -> tuple[_Run, str]:
+        """The kept run of configuration ``key`` (memory, then disk) or a new one, and where it
+        came from: ``"memory"``, ``"disk"`` or why there was none."""
         run = self._cache.pop(key, None)
         if run is not None:
-            return run, "memory", []
+            return run, "memory"
         if self.checkpoint_dir is None:
-            return _Run(None), "none kept", []
+            return _Run(None), "none kept"
         return self._load_checkpoint(key)
 
     def _keep(self, key: str, run: _Run, trained: bool) -> list[str]:
@@ -340,19 +338,19 @@ class LoopProblem(Problem):
         tmp.replace(meta)  # atomic: a crash never leaves a half-written record
         return []
 
-    def _load_checkpoint(self, key: str) -> tuple[_Run, str, list[str]]:
+    def _load_checkpoint(self, key: str) -> tuple[_Run, str]:
         path, meta = self._paths(key)
         if not meta.is_file() or not path.exists():
-            return _Run(None), "no checkpoint file", []
+            return _Run(None), "no checkpoint file"
         try:
             record = json.loads(meta.read_text())
             if record.get("format") != _SIDECAR_FORMAT or record.get("config") != key:
-                return _Run(None), "checkpoint of another format or configuration", []
+                return _Run(None), "checkpoint of another format or configuration"
             state = self._load(str(path))
         except Exception as err:
-            return _Run(None), f"load failed: {type(err).__name__}: {err}", []
+            return _Run(None), f"load failed: {type(err).__name__}: {err}"
         run = _Run(state, list(record["values"]), list(record["costs"]), [dict(i) for i in record["infos"]])
-        return run, "disk", []
+        return run, "disk"
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
