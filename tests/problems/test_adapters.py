@@ -69,11 +69,28 @@ def test_a_continuation_is_charged_only_the_measured_time_of_its_extra_epochs():
     assert again.cost == 0.5 + 1 + 2 and again.curve_list() == more.curve_list()[:2] and calls["step"] == 7
 
 
+def test_the_known_cost_of_a_continuation_counts_the_epochs_a_missing_checkpoint_runs_again(tmp_path):
+    save, load = disk_functions([])
+    problem, _ = make_loop(FakeClock(), cost="epochs", cache_size=1, save=save, load=load, checkpoint_dir=tmp_path)
+    a, b = {"x": 0.1, "k": 1}, {"x": 0.9, "k": 5}
+    problem.evaluate(a, 3)
+    assert problem.increment_cost(a, 7, 3) == 4.0 and problem.increment_cost(b, 7, 3) == 7.0
+    problem.evaluate(b, 2)  # a leaves memory, its checkpoint stays on disk
+    assert problem.increment_cost(a, 7, 3) == 4.0
+    for path in tmp_path.glob("*.ckpt"):
+        path.unlink()
+    assert problem.increment_cost(a, 7, 3) == 7.0 == problem.evaluate(a, 7, resume_from=3).cost
+    prob = OptunaStyleProblem(make_objective(), n_steps=27, cost="steps", cache_size=0)
+    result = mfbo.minimize(prob, "hyperband", budget=600, seed=0)  # every promotion retrains from scratch
+    assert prob.stats["missing_checkpoints"] > 0 and result.total_cost <= 600
+
+
 def test_cost_in_epochs_is_known_in_advance_and_a_maximised_value_is_negated():
     problem, _ = make_loop(FakeClock(), cost="epochs", direction="maximize")
-    assert problem.cost({"x": 0.1, "k": 1}, 4) == 4.0 and problem.increment_cost({"x": 0.1, "k": 1}, 9, 4) == 5.0
+    assert problem.cost({"x": 0.1, "k": 1}, 4) == 4.0 and problem.increment_cost({"x": 0.1, "k": 1}, 9, 4) == 9.0  # nothing kept yet
     obs = problem.evaluate({"x": 0.1, "k": 1}, 4)
     assert obs.cost == 4.0 and obs.value == -curve_value({"x": 0.1, "k": 1}, 4)
+    assert problem.increment_cost({"x": 0.1, "k": 1}, 9, 4) == 5.0
     assert problem.evaluate({"x": 0.1, "k": 1}, 9, resume_from=4).cost == 5.0
 
 

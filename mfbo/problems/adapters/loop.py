@@ -38,9 +38,10 @@ checkpoint was missing: a lost checkpoint is paid for in full, as it is in real 
   :meth:`cost` is then unknown in advance (``None``) and logs differ between runs by these
   times. ``clock`` (default :func:`time.perf_counter`) can be replaced, e.g. by a fake clock in
   tests.
-- ``cost="epochs"``: each epoch costs 1, so ``cost(config, e) = e`` is known in advance, the
-  loop never exceeds the budget, and the same seed gives the same trial log (when the user's
-  training is itself deterministic), for reproducible tests and studies.
+- ``cost="epochs"``: each epoch costs 1, so ``cost(config, e) = e`` is known in advance (and
+  :meth:`LoopProblem.increment_cost` of a continuation counts the epochs a missing checkpoint
+  makes it run again), the loop never exceeds the budget, and the same seed gives the same trial
+  log (when the user's training is itself deterministic), for reproducible tests and studies.
 
 Failures
 --------
@@ -203,6 +204,34 @@ class LoopProblem(Problem):
         """``e`` epochs cost ``e`` under ``cost="epochs"``; unknown (``None``) under measured time."""
         return float(self.validate_fidelity(fidelity)) if self.cost_mode == "epochs" else None
 
+    def increment_cost(self, config: Mapping[str, Any], fidelity: Any, resume_from: Any = None) -> float | None:
+        """What continuing ``config`` from ``resume_from`` to ``fidelity`` will be charged under
+        ``cost="epochs"``: ``fidelity - min(resume_from, kept)`` with ``kept`` the epoch of the
+        state kept in memory or on disk (0 if none), since a missing checkpoint is paid in full;
+        so the loop's budget check stays exact (unless ``load`` then fails)."""
+        full = self.cost(config, fidelity)
+        if full is None or resume_from is None:
+            return full
+        start = int(self.fidelity.validate(resume_from))
+        return max(full - min(start, self._kept_epoch(self._key(self.space.validate(config)))), 0.0)
+
+    @staticmethod
+    def _key(config: Mapping[str, Any]) -> str:
+        return json.dumps(dict(config), sort_keys=True, default=str)
+
+    def _kept_epoch(self, key: str) -> int:
+        """The epoch of the state kept for configuration ``key`` (memory, else disk), or 0."""
+        if key in self._cache:
+            return self._cache[key].epoch
+        if self.checkpoint_dir is not None:
+            path, meta = self._paths(key)
+            if path.exists() and meta.is_file():
+                try:
+                    return len(json.loads(meta.read_text())["values"])
+                except (ValueError, KeyError, OSError):
+                    return 0
+        return 0
+
     # Evaluating ---------------------------------------------------------------------------------
     def _evaluate(self, config: dict[str, Any], fidelity: float | None) -> Observation:
         return self._observe(config, int(fidelity), 0)
@@ -213,7 +242,7 @@ class LoopProblem(Problem):
     def _observe(self, config: dict[str, Any], stop: int, start: int) -> Observation:
         """The observation at epoch ``stop`` of a request that continues from epoch ``start``
         (0: a new evaluation); charged as the module docstring says."""
-        key = json.dumps(config, sort_keys=True, default=str)
+        key = self._key(config)
         run, found = self._fetch(key)
         begin, notes = run.epoch, []  # epochs (begin, stop] are run now, if any
         if start > begin:  # the checkpoint the continuation needs is gone
