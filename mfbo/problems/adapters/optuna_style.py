@@ -38,7 +38,9 @@ The fidelity
 The fidelity ``f in [min_steps, n_steps]`` (named ``steps``) is the number of steps reported:
 ``f`` is the ``f``-th distinct step the objective reports (with ``for epoch in range(n):
 trial.report(v, epoch)``, the epochs completed). A trial asked for ``f`` runs until its ``f``-th
-report; from then on ``should_prune()`` is True, and a further ``report`` raises
+report and waits there for a continuation (below). Once it is not going to be continued (it
+reached ``n_steps``, was evicted, failed, or :meth:`OptunaStyleProblem.close` was called) its
+``report`` returns with ``should_prune()`` True, and a further ``report`` raises
 :class:`StopTrial`, so the objective stops there whether or not it checks ``should_prune``
 (anything it does after the ``f``-th report is neither measured nor charged). The observation's
 value is the value reported at step ``f`` (negated for ``direction="maximize"``), its curve the
