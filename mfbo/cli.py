@@ -4,6 +4,7 @@
 
     mfbo list [problems|strategies]
     mfbo run --problem NAME --strategy NAME --budget B [--seed S] [--out DIR] [--option key=value ...]
+             [--guard-every K] [--guard-on-change] [--guard-max-share S]   (see mfbo.strategies.guard)
     mfbo show RUN.jsonl
     mfbo study run FILE.toml [--workers N | --scheduler ADDRESS]   (see mfbo.study.commands)
     mfbo study status FILE.toml
@@ -33,6 +34,7 @@ from typing import Any
 from . import problems, strategies
 from .loop import ProblemError, StrategyError, minimize
 from .runlog import read_run
+from .strategies.guard import guard_summary
 
 EXIT_USAGE = 2
 
@@ -113,8 +115,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = parse_options(args.option, "--option")
     problem_options = parse_options(args.problem_option, "--problem-option")
     problem = problems.get(args.problem, **problem_options)
+    guard = guard_option(args)
+    if guard is not None:
+        options["guard"] = guard
     strategy = strategies.make(args.strategy, problem, seed=args.seed, **options)
-    path = writable_dir(args.out, "--out") / run_file_name(args.problem, args.strategy, args.seed)
+    label = args.strategy + ("+guard" if "guard" in options else "")  # a guarded run does not overwrite an unguarded one
+    path = writable_dir(args.out, "--out") / run_file_name(args.problem, label, args.seed)
     result = minimize(
         problem, strategy, args.budget, log_path=path, progress=not args.quiet,
         max_trials=args.max_trials,
@@ -125,6 +131,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"target value {_fmt(result.recommendation_value)}   regret {_fmt(result.regret)}   best observed {_fmt(result.best_value)}")
     print(f"log: {path}")
     return 0
+
+
+def guard_option(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The bias guard of ``mfbo run``'s ``--guard-*`` flags (``None`` without them)."""
+    if args.guard_every is None and not args.guard_on_change:
+        if args.guard_max_share is not None:
+            raise CLIError("--guard-max-share needs --guard-every K and/or --guard-on-change")
+        return None
+    guard = {"every": args.guard_every, "on_change": args.guard_on_change}
+    if args.guard_max_share is not None:
+        guard["max_share"] = args.guard_max_share
+    try:
+        strategies.GuardOptions.parse(guard)
+    except ValueError as err:
+        raise CLIError(f"--guard-*: {err}") from None
+    return guard
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -161,6 +183,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"target value {_fmt(last.get('rec_value'))}   regret {_fmt(last.get('regret'))}   best observed {_fmt(last.get('best_value'))}")
         overhead = sum(t.get("overhead") or 0.0 for t in trials) / len(trials)
         print(f"overhead  {overhead:.3g} s per trial (ask + tell)")
+    for line in guard_summary(trials, cost):
+        print(line)
     for t in failed[:5]:
         print(f"failed    trial {t['id']}: {t.get('error')}")
     if run.footer:
@@ -261,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a strategy option (repeatable)")
     p.add_argument("--problem-option", action="append", metavar="KEY=VALUE", help="a problem option (repeatable)")
     p.add_argument("--max-trials", type=int, default=None)
+    p.add_argument("--guard-every", type=int, default=None, metavar="K",
+                   help="bias guard: evaluate the recommendation at the target fidelity every K trials")
+    p.add_argument("--guard-on-change", action="store_true", help="bias guard: ... whenever the recommendation changes")
+    p.add_argument("--guard-max-share", type=float, default=None, metavar="S",
+                   help="bias guard: guard trials cost at most this share of the budget (default 0.25)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads for this process (1 is often fastest for small GPs on few cores)")

@@ -97,6 +97,7 @@ from .progress import ProgressBar
 from .runlog import RunLogWriter, require_pandas, trial_rows
 from .simulator import Job, SimulatedWorkers
 from .strategies.base import Strategy
+from .strategies.guard import GuardedStrategy, guarded
 from .trial import Observation, Trial
 
 __all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "ProblemError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES", "PROBLEM_ERROR"]
@@ -173,6 +174,8 @@ class TrialRecord:
     #: the strategy's other recommendation rules (Strategy.other_recommendations), by rule:
     #: {"config": ..., "rec_value": ..., "regret": ...}
     other_recommendations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: a bias guard's check of the recommendation (mfbo.strategies.guard), None for other trials
+    guard: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -285,6 +288,7 @@ def minimize(
     stop: str = "cost",
     evaluation_cache: EvaluationCache | None = None,
     log_header: dict[str, Any] | None = None,
+    guard: Any = None,
 ) -> Result:
     """Minimise ``problem`` with ``strategy`` until ``budget`` (in cost units) is spent.
 
@@ -306,6 +310,9 @@ def minimize(
         evaluation_cache: finished evaluations to replay instead of paying for them again, and
             where new ones are kept (module docstring, "Replaying a run").
         log_header: extra fields for the log header (a study's run spec and its hash, say).
+        guard: a bias guard for the strategy (:mod:`mfbo.strategies.guard`):
+            ``GuardOptions(every=10, on_change=True)``, ``10``, ``"change"`` or a dict; its
+            trials are logged with a ``guard`` field. The same as the strategy option ``guard``.
 
     Returns:
         A :class:`Result`. Same problem, strategy, options, seed, budget, workers and stop rule
@@ -320,6 +327,7 @@ def minimize(
     """
     _check_arguments(budget, max_trials, max_consecutive_failures, workers, stop, log_header)
     problem, strategy = _resolve(problem, strategy, seed, dict(problem_options or {}), dict(strategy_options or {}))
+    strategy = guarded(strategy, guard)
     spec = {
         "problem": problem.name,
         "problem_options": dict(problem_options or {}),
@@ -543,6 +551,7 @@ class _Run:
             end=job.end,
             worker=job.worker,
             other_recommendations=others_scored,
+            guard=self.strategy.guard_record(trial.id) if isinstance(self.strategy, GuardedStrategy) else None,
         )
         self.report(record)
 

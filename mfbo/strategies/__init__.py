@@ -18,11 +18,12 @@ from ..space import Space
 from .bandits import BANDIT_STRATEGIES
 from .base import Continuation, Strategy
 from .gp_ei import GPEI
+from .guard import GuardedStrategy, GuardOptions, guarded
 from .mf_gp import MULTI_FIDELITY_STRATEGIES
 from .random_search import RandomSearch
 from .tree import TREE_STRATEGIES
 
-__all__ = ["Strategy", "Continuation", "register", "names", "make", "option_names"]
+__all__ = ["Strategy", "Continuation", "register", "names", "make", "option_names", "GuardOptions", "GuardedStrategy", "guarded"]
 
 _REGISTRY: dict[str, type[Strategy]] = {}
 
@@ -86,9 +87,16 @@ def _coerce(strategy: str, key: str, value: Any, annotation: Any) -> Any:
 def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options: Any) -> Strategy:
     """Build strategy ``name`` for a problem (or a bare space, with no fidelity).
 
+    ``guard`` is an option of every strategy: a bias guard (:mod:`mfbo.strategies.guard`) in any
+    form :meth:`GuardOptions.parse` takes (``guard=10``, ``guard="change"``,
+    ``guard={"every": 10, "on_change": True}``) wraps the strategy in a :class:`GuardedStrategy`.
+
     Raises:
         ValueError: for an unknown name or option; the message lists the known ones.
     """
+    guard = options.pop("guard", None)
+    if guard is not None:
+        return guarded(make(name, problem_or_space, seed, **options), guard)
     cls = _lookup(name)
     signature = cls.option_signature()
     allowed = list(signature)

@@ -22,8 +22,26 @@ The format (every key but ``problems``, ``strategies`` and ``budget`` is optiona
     name = "mf-kg"
     label = "mf-kg-ar"                     # default: the name; labels must be unique
     options = { kernel = "autoregressive" }
+    guard = { every = 10 }                 # optional: a bias guard (mfbo.strategies.guard)
+
+    [[strategies]]                         # an ablation: one entry per value (a grid over keys)
+    name = "hyperband"
+    sweep = { eta = [2, 3, 4], r_min = [1, 3] }   # or a list of option sets: [{ eta = 2 }, { eta = 3, r_min = 3 }]
 
 (``strategies = ["random", "gp-ei"]``, plain names, also works when no entry needs options.)
+
+Sweeps
+------
+An entry's ``sweep`` expands it into one strategy per option set, before anything runs: a table
+of lists is the grid over its keys (in the file's key order, the last key fastest), an array of
+tables lists the option sets. Each gets the entry's ``options`` and ``guard`` plus its own
+values and the label ``"<label>:<key>=<value>,..."`` (:func:`sweep_label`; values as JSON,
+strings bare), which :mod:`mfbo.analysis.ablation` reads back to draw one ablation figure per
+swept option. A swept option that the strategy does not have, an empty list, or an option given
+both in ``options`` and in ``sweep`` is an error naming the strategy, the option and the allowed
+ones. ``guard`` (any form :meth:`mfbo.strategies.GuardOptions.parse` takes) becomes the option
+``guard`` of the entry's runs, which :func:`mfbo.strategies.make` applies to any strategy.
+
 A problem's ``label`` (default: its name) lets one problem appear twice with different options.
 
 The runs are every (seed, problem, strategy) triple, in seed-major order, so an interrupted
@@ -66,6 +84,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 import math
 import tomllib
@@ -80,10 +99,11 @@ from .. import problems as problem_registry
 from .. import strategies as strategy_registry
 from ..loop import STOP_RULES
 from ..problems.base import Problem
+from ..strategies.guard import GuardOptions
 
 __all__ = [
     "Study", "RunSpec", "ProblemEntry", "StrategyEntry", "StudyConfigError", "load_study", "parse_study",
-    "target_cost", "run_file_name", "COST_SAMPLE_SIZE", "COST_SAMPLE_SEED",
+    "target_cost", "run_file_name", "sweep_label", "COST_SAMPLE_SIZE", "COST_SAMPLE_SEED",
 ]
 
 #: Configurations sampled to estimate a configuration-dependent cost per target evaluation.
@@ -92,7 +112,7 @@ COST_SAMPLE_SEED = 0
 
 TOP_LEVEL_KEYS = ("name", "description", "output", "seeds", "budget", "workers", "stop", "if_unavailable", "problems", "strategies")
 PROBLEM_KEYS = ("name", "label", "options", "target_cost")
-STRATEGY_KEYS = ("name", "label", "options")
+STRATEGY_KEYS = ("name", "label", "options", "guard", "sweep")
 BUDGET_KEYS = ("cost", "target_evaluations")
 IF_UNAVAILABLE = ("error", "skip")
 #: The most seeds a study may have (``seeds = N``).
@@ -107,6 +127,13 @@ class StudyConfigError(ValueError):
         self.errors = list(errors)
         lines = "\n".join(f"  - {e}" for e in self.errors)
         super().__init__(f"invalid study {source} ({len(self.errors)} error{'s' * (len(self.errors) != 1)}):\n{lines}")
+
+
+def sweep_label(label: str, values: Mapping[str, Any]) -> str:
+    """The label of one option set of a sweep: ``"hyperband:eta=2,r_min=3"`` (values as JSON,
+    strings bare; see "Sweeps" above)."""
+    text = ",".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items())
+    return f"{label}:{text}"
 
 
 def run_file_name(problem: str, label: str, seed: int) -> str:
@@ -441,24 +468,72 @@ class _Parser:
                     self.error(f"{key}.name", "missing")
                 continue
             label = self.string(item, "label", name, f"{key}.label") or name
-            options = self.options_table(item, key)
-            if label in labels:
-                self.error(f"{key}.label", f"label {label!r} is already used by {labels[label]}; labels must be unique")
-                continue
-            labels[label] = key
+            options = self.guard_option(item, key, self.options_table(item, key))
             if name not in strategy_registry.names():
                 close = difflib.get_close_matches(name, strategy_registry.names(), n=3)
                 hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
                 self.missing(f"{key}.name", f"strategy {name!r} is not registered here", f"{hint}; known strategies: {', '.join(strategy_registry.names())}")
                 continue
-            if self.strategy_options(name, options, key, built, seed):
-                out.append(StrategyEntry(name=name, label=label, options=options, key=key))
+            for values in self.sweep(item, key, name, options):
+                entry_label = label if values is None else sweep_label(label, values)
+                if entry_label in labels:
+                    self.error(f"{key}.label", f"label {entry_label!r} is already used by {labels[entry_label]}; labels must be unique")
+                    continue
+                labels[entry_label] = key
+                merged = {**options, **(values or {})}
+                if self.strategy_options(name, merged, key, built, seed, swept=values or {}):
+                    out.append(StrategyEntry(name=name, label=entry_label, options=merged, key=key))
         return out
 
-    def strategy_options(self, name: str, options: dict[str, Any], key: str, built: list[tuple[ProblemEntry, Problem]], seed: int) -> bool:
+    def guard_option(self, item: Mapping[str, Any], key: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` with the entry's ``guard`` (checked, as a dict) as the option ``guard``."""
+        if "guard" not in item:
+            return options
+        if "guard" in options:
+            self.error(f"{key}.guard", "also given as options.guard; give it in one place")
+            return options
+        try:
+            guard = GuardOptions.parse(item["guard"])
+        except ValueError as err:
+            self.error(f"{key}.guard", str(err))
+            return options
+        return options if guard is None else {**options, "guard": guard.to_dict()}
+
+    def sweep(self, item: Mapping[str, Any], key: str, name: str, options: dict[str, Any]) -> list[dict[str, Any] | None]:
+        """The option sets of the entry's ``sweep`` ("Sweeps" in the module docstring), ``[None]``
+        without one, ``[]`` after reporting a mistake."""
+        if "sweep" not in item:
+            return [None]
+        sweep, where = item["sweep"], f"{key}.sweep"
+        allowed = [*strategy_registry.option_names(name), "guard"]
+        if isinstance(sweep, dict) and sweep:
+            sets = [dict(zip(sweep, combo)) for combo in itertools.product(*sweep.values())] if all(
+                isinstance(v, list) and v for v in sweep.values()) else []
+        elif isinstance(sweep, list) and sweep and all(isinstance(v, dict) and v for v in sweep):
+            sets = [dict(v) for v in sweep]
+        else:
+            self.error(where, f"strategy {name!r}: must be a table of non-empty arrays ({{ eta = [2, 3, 4] }}) or a non-empty array of option tables ([{{ eta = 2 }}, {{ eta = 3 }}]), got {sweep!r}")
+            return []
+        ok = True
+        for option in dict.fromkeys(k for s in ([sweep] if isinstance(sweep, dict) else sweep) for k in s):
+            values = sweep[option] if isinstance(sweep, dict) else None
+            if option not in allowed:
+                self.error(f"{where}.{option}", f"strategy {name!r} has no option {option!r}; allowed options: {', '.join(allowed)}")
+                ok = False
+            elif option in options:
+                self.error(f"{where}.{option}", f"strategy {name!r}: option {option!r} is also set in options; give it in one place")
+                ok = False
+            elif values is not None and (not isinstance(values, list) or not values):
+                self.error(f"{where}.{option}", f"strategy {name!r}: option {option!r} must have a non-empty array of values to sweep, got {values!r}")
+                ok = False
+        return sets if ok else []
+
+    def strategy_options(self, name: str, options: dict[str, Any], key: str, built: list[tuple[ProblemEntry, Problem]], seed: int,
+                         swept: Mapping[str, Any] | None = None) -> bool:
         """Report every unknown option and every bad value of a known one (each at its key), then
-        try all options together on every problem; ``True`` when all is well."""
-        allowed = strategy_registry.option_names(name)
+        try all options together on every problem; ``True`` when all is well. Options in
+        ``swept`` (a sweep's values) are reported at ``key.sweep.<option>``."""
+        allowed = [*strategy_registry.option_names(name), "guard"]
         ok = True
         for option in options:
             if option not in allowed:
@@ -469,14 +544,15 @@ class _Parser:
         first = built[0][1]
         known = {option: value for option, value in options.items() if option in allowed}
         for option, value in known.items():  # one at a time, so that a bad value names its key
+            where = f"{key}.sweep.{option}" if option in (swept or {}) else f"{key}.options.{option}"
             try:
                 strategy_registry.make(name, first, seed=seed, **{option: value})
             except ValueError as err:
                 if option in str(err):
-                    self.error(f"{key}.options.{option}", str(err))
+                    self.error(where, str(err))
                     ok = False
             except Exception as err:  # a constructor that fails on a bad value in another way
-                self.error(f"{key}.options.{option}", f"{type(err).__name__}: {err}")
+                self.error(where, f"{type(err).__name__}: {err}")
                 ok = False
         if not ok:
             return False
@@ -529,7 +605,7 @@ def parse_study(data: Mapping[str, Any], source: str = "<study>", default_name: 
             budgets[entry.label] = budget_spec["target_evaluations"] * cost
     p.distinct_file_names([e for e, _ in problems], strategies)
     if p.errors:
-        raise StudyConfigError(source, p.errors)
+        raise StudyConfigError(source, list(dict.fromkeys(p.errors)))  # a sweep repeats its entry's mistakes
 
     runs = [] if p.unavailable else [
         RunSpec(
