@@ -381,6 +381,20 @@ def test_a_bad_objective_gets_one_clear_message_from_the_dry_run(body, message):
         OptunaStyleProblem(namespace["objective"], n_steps=5, name="bad")
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"n_steps": 1}, "n_steps must be an integer >= 2, got 1"),
+    ({"min_steps": 5}, "min_steps must be < n_steps (5), got 5"),
+    ({"cost": "epochs"}, "cost must be one of ['time', 'steps'], got 'epochs'"),
+    ({"direction": "max"}, "direction must be one of ['minimize', 'maximize'], got 'max'"),
+    ({"space": {"x": Float(0, 1)}}, "space must be an mfbo.Space or None (read from a dry run), got dict"),
+    ({"objective": "f"}, "objective must be a callable objective(trial), got str"),
+])
+def test_bad_optuna_style_arguments_raise_one_clear_error(options, message):
+    args = {"objective": make_objective(), "n_steps": 5, **options}
+    with pytest.raises(ValueError, match="problem 'obj': " + __import__("re").escape(message)):
+        OptunaStyleProblem(name="obj", **args)
+
+
 def run_records(problem, strategy, budget, seed):
     result = mfbo.minimize(problem, strategy, budget=budget, seed=seed)
     return result, [{k: v for k, v in r.to_dict().items() if k not in TIMING_FIELDS} for r in result.trials]

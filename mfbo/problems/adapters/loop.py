@@ -82,6 +82,16 @@ DIRECTIONS = ("minimize", "maximize")
 _SIDECAR_FORMAT = 1
 
 
+def check_range(owner: str, high: tuple[str, Any], low: tuple[str, Any], cache_size: tuple[str, Any]) -> None:
+    """Raise the ``ValueError`` naming the argument for a bad fidelity range or cache size: the
+    ``(name, value)`` pairs ``high >= 2``, ``1 <= low < high`` and ``cache_size >= 0``."""
+    for (what, value), least in ((high, 2), (low, 1), (cache_size, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{owner}: {what} must be an integer >= {least}, got {value!r}")
+    if low[1] >= high[1]:
+        raise ValueError(f"{owner}: {low[0]} must be < {high[0]} ({high[1]}), got {low[1]!r}")
+
+
 class StepFailure(Exception):
     """Raised by ``step`` to fail the epoch with exactly this message (other exceptions are
     reported as ``"step raised <type>: <message>"``)."""
@@ -180,11 +190,7 @@ class LoopProblem(Problem):
             _callable(owner, what, fn, optional)
         if (save is None) != (load is None) or (save is not None) != (checkpoint_dir is not None):
             raise ValueError(f"{owner}: save, load and checkpoint_dir go together (checkpoints on disk) or are all None (in memory only); got save={save!r}, load={load!r}, checkpoint_dir={checkpoint_dir!r}")
-        for what, value, low in (("max_epochs", max_epochs, 2), ("min_epochs", min_epochs, 1), ("cache_size", cache_size, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{owner}: {what} must be an integer >= {low}, got {value!r}")
-        if min_epochs >= max_epochs:
-            raise ValueError(f"{owner}: min_epochs must be < max_epochs ({max_epochs}), got {min_epochs!r}")
+        check_range(owner, ("max_epochs", max_epochs), ("min_epochs", min_epochs), ("cache_size", cache_size))
         if cost not in COST_MODES:
             raise ValueError(f"{owner}: cost must be one of {list(COST_MODES)}, got {cost!r}")
         if direction not in DIRECTIONS:

@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 
 from ...space import Categorical, Float, Hyperparameter, Int, Space
-from .loop import LoopProblem, StepFailure, _jsonable
+from .loop import DIRECTIONS, LoopProblem, StepFailure, _jsonable, check_range
 
 __all__ = ["OptunaStyleProblem", "OptunaStyleTrial", "StopTrial", "TrialPruned"]
 
@@ -323,8 +323,11 @@ class OptunaStyleProblem(LoopProblem):
         name = name or f"{getattr(objective, '__module__', '?')}.{getattr(objective, '__qualname__', 'objective')}"
         if not callable(objective):
             raise ValueError(f"problem {name!r}: objective must be a callable objective(trial), got {type(objective).__name__}")
+        check_range(f"problem {name!r}", ("n_steps", n_steps), ("min_steps", min_steps), ("cache_size", cache_size))
         if cost not in ("time", "steps"):
             raise ValueError(f"problem {name!r}: cost must be one of ['time', 'steps'], got {cost!r}")
+        if direction not in DIRECTIONS:  # checked before the dry run, which may take a while
+            raise ValueError(f"problem {name!r}: direction must be one of {list(DIRECTIONS)}, got {direction!r}")
         if space is not None and not isinstance(space, Space):
             raise ValueError(f"problem {name!r}: space must be an mfbo.Space or None (read from a dry run), got {type(space).__name__}")
         self._objective = objective
