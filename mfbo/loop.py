@@ -30,6 +30,11 @@ objective reported, else the problem's known cost, else the measured wall time. 
 ``max_consecutive_failures`` failures in a row the run stops (``stop_reason="failures"``) rather
 than spin. A strategy that raises ends the run with :class:`StrategyError`; the log keeps every
 trial completed before it and has no footer.
+When the first :data:`SAME_ERROR_LIMIT` trials all raise the same programming error (a
+``TypeError`` from an objective with the wrong signature, a ``KeyError``: :data:`BUG_ERRORS`), the
+objective is broken rather than unlucky: the run stops as for a problem error (below) and
+:func:`minimize` raises :class:`ObjectiveError` naming the objective and the error. A value that
+is not a number (a string, even ``"0.5"``; ``None``) is a failed trial saying so.
 
 Asynchronous workers on a simulated clock
 -----------------------------------------
@@ -100,7 +105,7 @@ from .strategies.base import Strategy
 from .strategies.guard import GuardedStrategy, guarded
 from .trial import Observation, Trial
 
-__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "ProblemError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES", "PROBLEM_ERROR"]
+__all__ = ["minimize", "Result", "TrialRecord", "StrategyError", "ProblemError", "ObjectiveError", "EvaluationCache", "TIMING_FIELDS", "STOP_RULES", "PROBLEM_ERROR"]
 
 #: Trial-record fields that hold measured times; everything else is determined by spec and seed.
 TIMING_FIELDS = ("eval_time", "overhead", "recommend_time")
@@ -122,6 +127,20 @@ class StrategyError(RuntimeError):
 class ProblemError(RuntimeError):
     """A problem's cost or target value could not be computed (module docstring, "Problem
     errors"); the run stops, and its log holds every evaluation made and a footer."""
+
+
+class ObjectiveError(ProblemError):
+    """The objective raised the same programming error (a wrong signature, a misspelt key) in
+    each of a run's first :data:`SAME_ERROR_LIMIT` trials: a bug to fix, not failed trials to
+    survive. The run stops as for any :class:`ProblemError`."""
+
+
+#: The first trials that may all raise the same programming error before :class:`ObjectiveError`.
+SAME_ERROR_LIMIT = 3
+#: Exception types that mean a bug in the objective rather than a failed evaluation (a
+#: ``RuntimeError`` such as out-of-memory or a diverged loss may repeat legitimately).
+BUG_ERRORS = ("TypeError", "NameError", "UnboundLocalError", "AttributeError", "ImportError",
+              "ModuleNotFoundError", "KeyError", "IndexError", "SyntaxError")
 
 
 class EvaluationCache(Protocol):
@@ -409,6 +428,7 @@ class _Run:
         self.started = time.perf_counter()
         self.fidelities: dict[int, Any] = {}  # trial id -> fidelity reached, for continuations
         self.target_values: dict[str, float | None] = {}  # exact target values, by configuration
+        self.first_errors: list[str] | None = []  # errors of the first trials, until one succeeds
 
     # The loop ------------------------------------------------------------------------------------
     def execute(self) -> None:
@@ -440,10 +460,28 @@ class _Run:
             if self.stop_reason is not None:
                 return
             obs, eval_time = self.evaluate(trial, known_cost, resume_from)
+            self.check_objective(obs)
             self.fidelities[trial.id] = trial.fidelity
             self.committed += obs.cost
             self.n_started += 1
             self.pool.start(trial.id, obs.cost, _Started(trial, obs, eval_time, ask_time))
+
+    def check_objective(self, obs: Observation) -> None:
+        """Stop the run with an :class:`ObjectiveError` when its first :data:`SAME_ERROR_LIMIT`
+        trials all raised the same error of a :data:`BUG_ERRORS` type (the trial is still logged)."""
+        if self.first_errors is None:
+            return
+        if obs.ok:
+            self.first_errors = None
+            return
+        errors = self.first_errors
+        errors.append(obs.error or "")
+        if len(errors) >= SAME_ERROR_LIMIT and len(set(errors)) == 1 and errors[0].split(":")[0] in BUG_ERRORS:
+            self.first_errors = None
+            self.stop_for(ObjectiveError(
+                f"problem {self.problem.name!r}: the objective {self.problem.objective_name()} raised the same error in each "
+                f"of the first {len(errors)} trials: {errors[0]}; fix the objective and run again"
+            ))
 
     def stop_for(self, err: ProblemError) -> None:
         """Stop the run for a problem error: no trial starts after it, the running ones complete

@@ -112,3 +112,53 @@ def test_an_unreachable_dask_scheduler_is_one_line_at_once():
         port = sock.getsockname()[1]
     with pytest.raises(ValueError, match=rf"cannot reach a Dask scheduler at 'tcp://127.0.0.1:{port}': start one with `dask scheduler`"):
         connect_dask(f"tcp://127.0.0.1:{port}")
+
+
+# -- user bugs: one clear message ---------------------------------------------------------------------
+def _problem(fn):
+    from mfbo import Fidelity, Float, Problem, Space
+
+    return Problem.from_function(fn, Space(x=Float(0.0, 1.0)), Fidelity("epochs", 1, 9, integer=True),
+                                 cost=lambda epochs: epochs / 9, name="first-contact")
+
+
+def test_an_objective_with_the_wrong_signature_stops_the_run_naming_it(tmp_path):
+    import mfbo
+    from mfbo.loop import SAME_ERROR_LIMIT, ObjectiveError
+
+    def train(config):  # forgot the fidelity argument
+        return config["x"]
+
+    with pytest.raises(ObjectiveError, match=r"objective .*train \(called as fn\(config, fidelity\)\) raised the same error "
+                                             r"in each of the first 3 trials: TypeError: .*train\(\) takes 1 positional argument"):
+        mfbo.minimize(_problem(train), "random", budget=10, seed=0, log_path=tmp_path / "run.jsonl")
+    log = read_run(tmp_path / "run.jsonl")
+    assert len(log.trials) == SAME_ERROR_LIMIT and log.footer["stop_reason"] == "problem error"
+    assert "fix the objective" in log.footer["error"]
+
+
+def test_repeated_runtime_failures_and_later_bugs_are_still_failed_trials():
+    import mfbo
+
+    def flaky(config, epochs):  # a legitimate failure mode: the run goes on
+        raise RuntimeError("CUDA out of memory")
+
+    assert mfbo.minimize(_problem(flaky), "random", budget=3, seed=0).stop_reason.startswith("budget")
+    calls = []
+
+    def late_bug(config, epochs):  # worked first: the bug is in some configurations only
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyError("lr")
+        return config["x"]
+
+    result = mfbo.minimize(_problem(late_bug), "random", budget=5, seed=0)
+    assert result.stop_reason.startswith("budget") and sum(t.status == "failed" for t in result.trials) == 4
+
+
+def test_a_numeric_string_is_a_failed_trial_saying_so():
+    import mfbo
+
+    result = mfbo.minimize(_problem(lambda config, epochs: "0.5"), "random", budget=2, seed=0, max_trials=2)
+    assert [t.status for t in result.trials] == ["failed", "failed"]
+    assert "returned '0.5' (str), not a number: return a float" in result.trials[0].error

@@ -81,6 +81,8 @@ class Problem:
             obs = self._evaluate(config, fidelity)
         if not isinstance(obs, Observation):
             raise TypeError(f"problem {self.name!r}: _evaluate must return an Observation, got {type(obs).__name__}")
+        if obs.error is None:
+            _check_number(obs.value, f"problem {self.name!r}: the objective {self.objective_name()}")
         if obs.ok and not (math.isfinite(obs.cost) and obs.cost > 0):
             raise ValueError(f"problem {self.name!r}: cost must be a finite number > 0, got {obs.cost!r}")
         return obs
@@ -97,6 +99,10 @@ class Problem:
 
     def _evaluate(self, config: dict[str, Any], fidelity: float | None) -> Observation:
         raise NotImplementedError  # abstract: every concrete problem implements it
+
+    def objective_name(self) -> str:
+        """How error messages name the objective (the user's function for :class:`FunctionProblem`)."""
+        return f"{type(self).__name__}._evaluate"
 
     def _resume(self, config: dict[str, Any], fidelity: float, resume_from: float) -> Observation:
         """Continue an evaluation of ``config`` from ``resume_from`` to ``fidelity``; the
@@ -163,6 +169,17 @@ def _callable_name(fn: Callable[..., Any]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
+def _check_number(value: Any, who: str) -> float:
+    """``float(value)`` for a real number; a string (even ``"0.5"``: a parsing mistake should not
+    pass as a value), ``None`` or any other type is a ``TypeError`` naming ``who``."""
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise TypeError(f"{who} returned {value!r} ({type(value).__name__}), not a number: return a float")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who} returned a {type(value).__name__}, not a number: return a float") from None
+
+
 class FunctionProblem(Problem):
     """A problem defined by a Python function.
 
@@ -207,9 +224,14 @@ class FunctionProblem(Problem):
         if isinstance(out, tuple):
             if len(out) != 2:
                 raise ValueError(f"problem {self.name!r}: fn must return a float, (value, cost) or an Observation; got a {len(out)}-tuple")
-            return Observation(value=float(out[0]), cost=float(out[1]))
+            who = f"the objective {self.objective_name()}"
+            return Observation(value=_check_number(out[0], who), cost=_check_number(out[1], f"{who} (its cost)"))
         known = self.cost(config, fidelity)
-        return Observation(value=float(out), cost=elapsed if known is None else known)
+        return Observation(value=_check_number(out, f"the objective {self.objective_name()}"), cost=elapsed if known is None else known)
+
+    def objective_name(self) -> str:
+        call = "fn(config)" if self.fidelity is None else "fn(config, fidelity)"
+        return f"{_callable_name(self._fn)} (called as {call})"
 
     def _call_user(self, role: str, fn: Callable[..., Any], arg: Any) -> float:
         """``float(fn(arg))``; an exception names the callable (``role``, e.g. ``cost=``)."""

@@ -432,8 +432,12 @@ def _run_dask(runs: list[RunSpec], output: Path, study_name: str, threads: int |
     try:
         _drain(futures, tracker, count_running)
     except BaseException:  # Ctrl-C: running tasks stop at their next trial (module docstring)
-        stop_file.touch()
         client.cancel(list(futures))
+        try:
+            stop_file.parent.mkdir(parents=True, exist_ok=True)
+            stop_file.touch()
+        except OSError:  # an output folder gone or read-only: the running tasks finish their runs
+            pass
         raise
 
 
