@@ -145,6 +145,16 @@ def test_a_missing_checkpoint_trains_from_scratch_is_charged_in_full_and_noted(t
     assert obs.info["checkpoint"] == "load failed: OSError: disk on fire"
 
 
+def test_a_save_that_raises_keeps_the_result_and_says_so(tmp_path):
+    def save(state, path):
+        raise PermissionError("read-only disk")
+
+    problem, _ = make_loop(FakeClock(), save=save, load=lambda path: None, checkpoint_dir=tmp_path)
+    obs = problem.evaluate({"x": 0.4, "k": 2}, 3)
+    assert obs.ok and obs.info["note"] == "checkpoint not saved: save raised PermissionError: read-only disk"
+    assert problem.evaluate({"x": 0.4, "k": 2}, 5, resume_from=3).cost == 4 + 5  # the state in memory still serves
+
+
 def test_an_evicted_state_in_memory_is_retrained_in_full_and_close_is_called():
     closed = []
     problem, calls = make_loop(FakeClock(), cache_size=1, close=lambda state: closed.append(state["config"]["x"]))
