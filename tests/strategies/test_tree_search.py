@@ -3,6 +3,7 @@ ladder, reproducibility, and option errors."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -176,3 +177,34 @@ def test_several_workers_are_refused():
     problem = mfbo.problems.get("currin")
     with pytest.raises(Exception, match="one evaluation at a time"):
         mfbo.minimize(problem, mfbo.strategies.make("kometo", problem), budget=6.0, workers=2)
+
+
+@pytest.mark.parametrize("name", ["currin", "park", "hartmann3", "mfhartmann3-moderate", "quadratic-ladder", "forrester"])
+def test_bias_bound_is_zero_at_the_target_decreasing_and_bounds_the_bias(name):
+    problem = mfbo.problems.get(name)
+    fid = problem.fidelity
+    levels = list(fid.grid()) if fid.is_discrete else list(np.linspace(fid.low, fid.high, 11))
+    zetas = [problem.bias_bound(v) for v in levels]
+    assert zetas[-1] == 0.0 and all(a >= b for a, b in itertools.pairwise(zetas))
+    lows = np.array([float(problem.space[n].low) for n in problem.space])
+    highs = np.array([float(problem.space[n].high) for n in problem.space])
+    X = lows + np.random.default_rng(7).random((500, len(lows))) * (highs - lows)
+    for v, zeta in zip(levels[::3], zetas[::3]):
+        gap = np.abs(problem.values(X, v, noise=False) - problem.values(X, None, noise=False))
+        assert gap.max() <= zeta + 1e-9
+
+
+def test_bias_bound_of_the_ladder_and_of_unknown_problems():
+    assert [mfbo.problems.get("quadratic-ladder").bias_bound(v) for v in (1, 3, 5)] == [2.0, 1.0, 0.0]
+    plain = mfbo.Problem.from_function(lambda c, z: c["x"], Space(x=Float(0, 1)), Fidelity("z", 0.0, 1.0))
+    assert plain.bias_bound(0.5) is None
+
+
+def test_kometo_schedules_are_a_geometric_grid_of_cost_rates():
+    problem = mfbo.problems.get("quadratic-ladder")  # cost 0.1 * level, target 0.5
+    strategy = mfbo.strategies.make("kometo", problem)
+    assert strategy._n_instances(25.0) == 1 + math.ceil(math.log2(50))
+    assert strategy.horizons == [0, 1, 2, 4, 8, 16, 32]
+    assert [strategy.fidelity_at(h, 0) for h in (1, 5)] == [5, 5]  # H = 0: SequOOL at the target
+    assert [strategy.fidelity_at(h, 4) for h in range(6)] == [1, 2, 3, 4, 5, 5]  # cost 0.1 * 5^(h/4), rounded up
+    assert strategy.fidelity_at(0, 32) == 1 and strategy.fidelity_at(32, 32) == 5
