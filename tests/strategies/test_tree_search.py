@@ -208,3 +208,33 @@ def test_kometo_schedules_are_a_geometric_grid_of_cost_rates():
     assert [strategy.fidelity_at(h, 0) for h in (1, 5)] == [5, 5]  # H = 0: SequOOL at the target
     assert [strategy.fidelity_at(h, 4) for h in range(6)] == [1, 2, 3, 4, 5, 5]  # cost 0.1 * 5^(h/4), rounded up
     assert strategy.fidelity_at(0, 32) == 1 and strategy.fidelity_at(32, 32) == 5
+
+
+class Curve(mfbo.Problem):
+    """Resumable: loss ``(x - 0.3)^2 + (1 - x) / epoch`` at epochs ``1..27``, one cost unit per epoch,
+    resuming charges the new epochs only."""
+
+    resumable = True
+
+    def __init__(self) -> None:
+        super().__init__("curve", Space(x=Float(0.0, 1.0)), Fidelity("epoch", 1, 27, integer=True), optimum=None)
+
+    def _evaluate(self, config, fidelity):
+        return mfbo.Observation(value=(config["x"] - 0.3) ** 2 + (1 - config["x"]) / fidelity, cost=float(fidelity))
+
+    def _resume(self, config, fidelity, resume_from):
+        return mfbo.Observation(value=self._evaluate(config, fidelity).value, cost=float(fidelity - resume_from))
+
+    def cost(self, config, fidelity=None):
+        return float(27 if fidelity is None else fidelity)
+
+
+@pytest.mark.parametrize("method, options", [("mf-pdoo", {"bias": 0.5, "nu": 0.3, "k": 3}), ("kometo", {})])
+def test_resumable_problems_are_continued(method, options):
+    problem = Curve()
+    strategy, result = run(method, problem, 400.0, **options)
+    continued = [t for t in result.trials if t.continues is not None]
+    assert continued and result.total_cost <= 400.0 + 1e-9
+    fidelity = {t.id: t.fidelity for t in result.trials}
+    assert all(t.cost == t.fidelity - fidelity[t.continues] for t in continued)
+    assert strategy.validated

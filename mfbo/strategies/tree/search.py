@@ -32,7 +32,11 @@ at 257 equally spaced normalised values (our discretisation, so that the fidelit
 is found by bisection and remembered). Costs come from the problem's known cost model
 (:meth:`~mfbo.problems.Problem.cost`); one that depends on the configuration is planned with the
 cost of the centre of the cube (the run loop still never exceeds the budget). Observations told
-with ``add_observation`` (not asked for) are kept in the history but not used by the search.
+with ``add_observation`` (not asked for) are kept in the history but not used by the search. On a
+resumable problem (:attr:`~mfbo.problems.Problem.resumable`) a configuration told at a lower
+fidelity is continued (:class:`~mfbo.strategies.base.Continuation`: the cross-validation of a
+candidate, or a cell whose centre recurs, e.g. the middle child for odd ``K``), and planned at the
+incremental cost.
 
 One worker: each ask needs the previous answer (the searches are sequential), so ``ask`` while a
 trial is pending raises ``ValueError``. A failed trial (an exception or a NaN) gives its cell the
@@ -53,7 +57,7 @@ import numpy as np
 from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
-from ..base import Strategy
+from ..base import Continuation, Strategy
 from .partition import Cell, Partition
 
 __all__ = ["Search", "TreeSearch"]
@@ -86,6 +90,7 @@ class TreeSearch(Strategy):
         self.levels = ([v for v in fidelity.grid() if v <= fidelity.target] if fidelity.is_discrete
                        else sorted({fidelity.denormalize(i / 256) for i in range(257)}))
         self._memory: dict[tuple[tuple, float], float] = {}  # (config key, fidelity) -> value
+        self._reached: dict[tuple, tuple[int, float]] = {}  # config key -> (trial id, highest fidelity told ok)
         self.evaluated: list[tuple[Cell, float, float]] = []  # (cell, fidelity, value), first time asked
         self._search: Search | None = None
         self._request: tuple[Cell, float] | None = None
@@ -116,13 +121,25 @@ class TreeSearch(Strategy):
     def _key(self, cell: Cell, fidelity: float) -> tuple[tuple, float]:
         return tuple(sorted(self.config_of(cell).items())), fidelity
 
+    def _resume_point(self, cell: Cell, fidelity: float) -> tuple[int, float] | None:
+        """``(trial id, fidelity)`` of a told evaluation of ``cell`` that a resumable problem can
+        continue to ``fidelity``, or ``None``."""
+        reached = self._reached.get(self._key(cell, fidelity)[0]) if self.problem.resumable else None
+        return reached if reached is not None and reached[1] < fidelity else None
+
     def known(self, cell: Cell, fidelity: float) -> float | None:
         """The remembered value of ``cell`` at ``fidelity``, or ``None``."""
         return self._memory.get(self._key(cell, fidelity))
 
     def price(self, cells: list[Cell], fidelity: float) -> float:
-        """What evaluating ``cells`` at ``fidelity`` costs: the remembered ones are free."""
-        return sum(self.cost(fidelity) for c in cells if self.known(c, fidelity) is None)
+        """What evaluating ``cells`` at ``fidelity`` costs: the remembered ones are free, and on a
+        resumable problem a cell evaluated at a lower fidelity costs the increment."""
+        total = 0.0
+        for cell in cells:
+            if self.known(cell, fidelity) is None:
+                start = self._resume_point(cell, fidelity)
+                total += self.cost(fidelity) - (0.0 if start is None else min(self.cost(start[1]), self.cost(fidelity)))
+        return total
 
     def value(self, cell: Cell, fidelity: float) -> Search:
         """``f_z(x_cell)`` at ``z = fidelity``: from memory, or asked (``+inf`` for a failure)."""
@@ -189,7 +206,7 @@ class TreeSearch(Strategy):
         raise NotImplementedError  # abstract
 
     # Ask / tell --------------------------------------------------------------------------------------
-    def _suggest(self) -> tuple[dict[str, Any], float]:
+    def _suggest(self) -> tuple[dict[str, Any], float] | Continuation:
         if self._asked is not None:
             raise ValueError(f"strategy {self.name!r} runs one evaluation at a time: tell the pending trial before asking again (run it with workers=1)")
         if self._search is None:
@@ -199,7 +216,8 @@ class TreeSearch(Strategy):
         if self._request is None:  # done: a target evaluation the budget cannot pay for
             return self.recommend() or self.config_of(self.partition.root), self.fidelity.target
         cell, fidelity = self._request
-        return self.config_of(cell), fidelity
+        start = self._resume_point(cell, fidelity)
+        return (self.config_of(cell), fidelity) if start is None else Continuation(start[0], fidelity)
 
     def _advance(self, value: float | None) -> None:
         try:
@@ -213,6 +231,9 @@ class TreeSearch(Strategy):
         self._asked = None
         if self._request is None:
             return  # the final over-budget request
+        key = self._key(*self._request)[0]
+        if observation.ok and (key not in self._reached or self._reached[key][1] < trial.fidelity):
+            self._reached[key] = (trial.id, trial.fidelity)
         value = observation.value if observation.ok and observation.value is not None else math.inf
         self._advance(value if math.isfinite(value) else math.inf)
 
