@@ -208,6 +208,16 @@ function find(root) {
 }
 return find(document);
 """
+_TABLE = """
+function rows(root, out) {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.classList && el.classList.contains('slick-row')) out.push(Array.from(el.querySelectorAll('.slick-cell'), c => c.textContent));
+    if (el.shadowRoot) rows(el.shadowRoot, out);
+  }
+  return out;
+}
+return rows(document, []);
+"""
 _MODEL = "const d = window.Bokeh && Bokeh.documents && Bokeh.documents[0]; const m = d && d.get_model_by_name(arguments[0]); return m ? m.data[arguments[1]].length : null;"
 
 
@@ -261,6 +271,8 @@ def test_the_page_shows_the_runs_and_follows_a_growing_log(live_dir, tmp_path):
             f.write(rest[0])
         assert _wait(lambda: int(browser.execute_script(_DEEP_TEXT, "n-trials")) == trials + 1)
         assert _wait(lambda: browser.execute_script(_MODEL, "trajectory", "id") == shown + 1)
+        table = {cells[0]: cells for cells in browser.execute_script(_TABLE)}  # the runs table as drawn
+        assert len(table) == 4 and table[first.stem][4] == str(len(tail.trials) + 1)
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
     finally:

@@ -131,6 +131,7 @@ class Page:
             row(self.regret_cost[0], self.regret_clock[0]), row(self.traj_fig, self.curve_fig),
             row(self.alloc_fig, column(self.calib_select, self.calib_fig, self.calib_note)),
             Div(text="<b>runs</b>"), self.table, self.notes))
+        self._draw_calibration()
         self.update(force=True)
         doc.add_periodic_callback(self.update, refresh_ms)
 
@@ -186,7 +187,7 @@ class Page:
                 self.problem.value = problems[0]  # triggers update(force=True) through on_change
                 return
             self._draw_summary()
-            self.runs.data = run_rows(study)
+            self._draw_runs_table()
             self._draw_calibration_choices()
             notes = study.notes()
             self.notes.text = ("<b>notes</b><ul>" + "".join(f"<li>{_escape(n)}</li>" for n in notes) + "</ul>") if notes else ""
@@ -194,6 +195,14 @@ class Page:
         if problem:
             self._draw_problem(problem, force)
             self._draw_run(problem, force)
+
+    def _draw_runs_table(self) -> None:
+        """Replace the runs table's rows. BokehJS 3.9's DataTable redraws its cells only when the
+        number of rows changes, so the rows are emptied first (one message, no flicker)."""
+        rows = run_rows(self.study)
+        if rows != self.runs.data:
+            self.runs.data = {k: [] for k in rows}
+            self.runs.data = rows
 
     def _draw_summary(self) -> None:
         runs = self.study.runs()

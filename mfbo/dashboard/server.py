@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +92,17 @@ def serve(path: str | Path, *, port: int = DEFAULT_PORT, refresh: float = 2.0, n
         live = f", re-read every {refresh:g} s" if study.source.live else " (a stored archive: not re-read)"
         notes(f"{len(runs)} run(s) from {study.source.label}{live}")
         notes(f"serving http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+        if threading.current_thread() is threading.main_thread():  # `kill` stops it as Ctrl-C does: an archive's copy is removed
+            signal.signal(signal.SIGTERM, _interrupt)
         server.start()
         server.io_loop.start()
     finally:
         server.stop()
         study.source.close()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @dataclass
