@@ -135,6 +135,7 @@ def test_a_log_is_read_as_it_grows_and_a_damaged_line_is_skipped_and_named(live_
     assert tail.read() == 1 and len(tail.trials) == n + 1
     lineno = n + 2  # header + n trials, then the damaged line
     assert len(tail.problems) == 1 and tail.problems[0].startswith(f"{path}:{lineno}: damaged record skipped")
+    assert tail.problems[0] in LiveStudy(open_source(live_dir)).notes()  # listed on the page and at start
     assert tail.pending_bytes
     with open(path, "a") as f:
         f.write(rest[1][20:])

@@ -73,7 +73,10 @@ def _extract(archive: Path) -> Path:
             for member in members:
                 if not member.isfile() or member.name.startswith("/") or ".." in Path(member.name).parts:
                     raise ValueError(f"{archive}: refusing the archive member {member.name!r} (only run logs with relative paths)")
-            tar.extractall(tmp, members=members, filter="data")
+            try:
+                tar.extractall(tmp, members=members, filter="data")
+            except TypeError:  # Python without extraction filters (< 3.11.4); the members were checked above
+                tar.extractall(tmp, members=members)
     except (tarfile.TarError, OSError, EOFError) as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"{archive}: not a readable archive ({err})") from None
