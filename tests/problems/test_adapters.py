@@ -2,6 +2,7 @@
 OptunaStyleProblem (an Optuna-style objective, unchanged). Costs come from a fake clock or are
 counted in epochs; nothing here depends on wall time."""
 
+import gc
 import json
 import math
 import threading
@@ -278,6 +279,30 @@ def test_a_trial_stops_at_the_step_asked_for_and_its_continuation_resumes_it():
     assert not [t for t in threading.enumerate() if t.name.startswith("mfbo-trial-")]
 
 
+def test_a_problem_dropped_without_close_lets_its_paused_objectives_end():
+    ended = threading.Event()
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        try:
+            for step in range(5):
+                trial.report(x, step)
+                if trial.should_prune():
+                    raise TrialPruned()
+        finally:
+            if trial.number == 0:
+                ended.set()
+
+    problem = OptunaStyleProblem(objective, n_steps=5, cost="steps")
+    problem.evaluate({"x": 0.5}, 2)  # trial 0 waits at its second report for a continuation
+    (paused,) = [t for t in threading.enumerate() if t.name == "mfbo-trial-0"]
+    assert not ended.is_set()
+    del problem
+    gc.collect()
+    paused.join(timeout=60)  # a safety net against a hang, not a time limit
+    assert ended.is_set() and not paused.is_alive()
+
+
 def test_optunas_own_trial_pruned_and_an_objective_that_ignores_should_prune():
     optuna = pytest.importorskip("optuna")
     ended = []
@@ -322,7 +347,7 @@ def test_a_suggest_call_that_changes_between_trials_fails_that_trial_and_the_run
         x = trial.suggest_float("x", 0.0, 1.0)
         if trial.number % 3 == 1:
             trial.suggest_float("lr", 1e-3, 1.0, log=True)  # a name the space does not have
-        elif trial.number % 3 == 2:
+        elif trial.number % 3 == 2 and trial.number >= 0:  # the dry run's number is -1
             trial.suggest_int("x", 0, 1)  # the same name, another kind
         for step in range(4):
             trial.report(x + 1.0 / (step + 1), step)

@@ -60,7 +60,7 @@ rules: measured seconds between reports by default (the objective's set-up count
 or ``cost="steps"`` (1 per step, for reproducible runs), and a continuation whose paused trial
 was evicted trains from scratch, is charged in full and says so in ``info["note"]``. Evicting or
 finishing a trial lets its objective end (``should_prune()`` True); :meth:`OptunaStyleProblem.close`
-ends all of them.
+ends all of them, and so does the garbage collector when the problem is dropped without it.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -150,7 +151,8 @@ class OptunaStyleTrial:
 
     With ``space=None`` it records a dry run: each suggest call adds its parameter to
     :attr:`recorded` and returns the middle of its range (the first choice of a categorical).
-    Otherwise it answers from ``config`` and checks each call against ``space``.
+    Otherwise it answers from ``config`` and checks each call against ``space``. ``number``
+    counts the trials a problem started, from 0 (the dry run's is -1).
     """
 
     def __init__(self, config: dict[str, Any] | None = None, space: Space | None = None, number: int = 0) -> None:
@@ -288,6 +290,19 @@ class _Session:
             self._thread.join()
         self.finished = True
 
+    def release(self) -> None:
+        """Like :meth:`stop`, without waiting for the objective to end (for a finaliser)."""
+        if self._thread is not None and not self.finished:
+            self._inbox.put(_STOP)
+        self.finished = True
+
+
+def _release_all(cache: dict) -> None:
+    """Let every paused objective in a problem's cache end (run when the problem is collected)."""
+    for run in list(cache.values()):
+        if run.state is not None:
+            run.state.release()
+
 
 class OptunaStyleProblem(LoopProblem):
     """An Optuna-style ``objective(trial)`` as a resumable problem (module docstring).
@@ -338,12 +353,13 @@ class OptunaStyleProblem(LoopProblem):
             cost="epochs" if cost == "steps" else "time", direction=direction, cache_size=cache_size,
             clock=clock, name=name, fidelity_name="steps", optimum=optimum,
         )
+        weakref.finalize(self, _release_all, self._cache)  # a problem dropped without close() leaves no thread waiting
 
     @staticmethod
     def dry_run(objective: Callable[[OptunaStyleTrial], Any], name: str = "objective") -> Space:
         """The space of ``objective``'s suggest calls up to its first ``report`` (the objective is
         stopped there). Raises ``ValueError`` if it raises first, suggests nothing or never reports."""
-        trial = OptunaStyleTrial()
+        trial = OptunaStyleTrial(number=-1)
         session = _Session(objective, trial)
         event = session.advance()
         session.stop()
