@@ -55,6 +55,9 @@ disk from an earlier evaluation stays valid. A ``save`` that raises does not fai
 ``close(state)``, optional, is called whenever the adapter drops a state (eviction, failure, the
 target epoch reached, :meth:`LoopProblem.close`), to release what it holds (GPU memory, a
 worker thread: :mod:`.optuna_style` uses it).
+
+A problem evaluates one request at a time (as :func:`mfbo.minimize` does, its simulated workers
+included); it is not meant to be called from several threads at once.
 """
 
 from __future__ import annotations
