@@ -164,6 +164,7 @@ class OptunaStyleTrial:
         self._pause: Callable[[int, float], None] | None = None  # set by the session running it
         self._stopping = False
         self._steps: list[int] = []
+        self._reported: set[int] = set()
 
     # Suggestions -------------------------------------------------------------------------------
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
@@ -221,17 +222,19 @@ class OptunaStyleTrial:
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"report: step must be an integer >= 0 (as in Optuna), got {step!r}")
         step = int(step)
-        if step in self._steps:
+        if self._steps and step <= self._steps[-1] and step in self._reported:
             return  # Optuna ignores a step reported twice
         if self._steps and step < self._steps[-1]:
             raise ValueError(f"report: steps must increase, got step {step} after step {self._steps[-1]}")
         self._steps.append(step)
+        self._reported.add(step)
         value = float(value)
         if self._pause is not None:
             self._pause(step, value)
 
     def should_prune(self) -> bool:
-        """True once the trial has reached the fidelity it was asked for (module docstring)."""
+        """True once the trial, at the fidelity it was asked for, will not be continued (module
+        docstring): the objective should stop, as under an Optuna pruner."""
         return self._stopping
 
     def set_user_attr(self, key: str, value: Any) -> None:
