@@ -238,3 +238,23 @@ def test_resumable_problems_are_continued(method, options):
     fidelity = {t.id: t.fidelity for t in result.trials}
     assert all(t.cost == t.fidelity - fidelity[t.continues] for t in continued)
     assert strategy.validated
+
+
+class CostlyRight(Bowl1D):
+    """:class:`Bowl1D` whose evaluations cost ``(0.1 + 0.9 s^2) (0.2 + 3 x)``: up to 3.2 times the
+    cube centre's cost, which the shares are planned with."""
+
+    def _evaluate(self, config, fidelity):
+        obs = super()._evaluate(config, fidelity)
+        return mfbo.Observation(value=obs.value, cost=obs.cost * (0.2 + 3 * config["x"]))
+
+    def cost(self, config=None, fidelity=None):
+        return super().cost(config, fidelity) * (0.2 + 3 * (0.5 if config is None else config["x"]))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_costs_that_depend_on_the_configuration(method):
+    problem = CostlyRight()
+    strategy, result = run(method, problem, 15.0)
+    assert result.total_cost <= 15.0 + 1e-9
+    assert strategy.validated and result.recommendation is not None

@@ -95,20 +95,30 @@ class Kometo(TreeSearch):
         h_max = 0
         while h_max + 2 < self.partition.max_depth and self.planned_cost(h_max + 1, horizon) <= share:
             h_max += 1
-        return (yield from self.sequool(h_max, horizon))
+        return (yield from self.sequool(h_max, horizon, share))
 
-    def sequool(self, h_max: int, horizon: int) -> Search:
-        """SequOOL with depth budget ``h_max`` and the fidelity schedule of ``horizon``."""
+    def sequool(self, h_max: int, horizon: int, share: float) -> Search:
+        """SequOOL with depth budget ``h_max`` and the fidelity schedule of ``horizon``; it stops
+        early if an opening would take it past ``share`` (costs that depend on the configuration
+        can exceed the plan, which priced the cube's centre)."""
         mine: list[tuple[Cell, float, float]] = []  # this instance's (cell, fidelity, value)
-        to_open = [self.partition.root]
+        to_open, spent = [self.partition.root], 0.0
         for h in range(h_max + 1):
             z = self.fidelity_at(h + 1, horizon)
             for cell in to_open:
-                for child in self.partition.children(cell):
+                children = self.partition.children(cell)
+                spent += self.price(children, z)
+                if spent > share:
+                    break
+                for child in children:
                     mine.append((child, z, (yield from self.value(child, z))))
+            if spent > share:
+                break
             depth = [j for j, (c, _, _) in enumerate(mine) if c.depth == h + 1]
             ranked = sorted(depth, key=lambda j: (mine[j][2], j))
             to_open = [mine[j][0] for j in ranked[: (h_max // (h + 1))] if math.isfinite(mine[j][2])]
+        if not mine:
+            return None
         top = max(self.fidelity.normalize(z) for _, z, _ in mine)
         at_top = [j for j, (_, z, _) in enumerate(mine) if self.fidelity.normalize(z) == top]
         j = min(at_top, key=lambda j: (mine[j][2], j))

@@ -30,8 +30,9 @@ recommendation).
 Fidelities and costs: a discrete fidelity is used at its values up to the target; a continuous one
 at 257 equally spaced normalised values (our discretisation, so that the fidelity picked for a cell
 is found by bisection and remembered). Costs come from the problem's known cost model
-(:meth:`~mfbo.problems.Problem.cost`); one that depends on the configuration is planned with the
-cost of the centre of the cube (the run loop still never exceeds the budget). Observations told
+(:meth:`~mfbo.problems.Problem.cost`): the shares are planned with the cost of the cube's centre,
+and each evaluation is priced with its own configuration's cost (tables and surrogates have costs
+that depend on the configuration), so an instance never exceeds its share. Observations told
 with ``add_observation`` (not asked for) are kept in the history but not used by the search. On a
 resumable problem (:attr:`~mfbo.problems.Problem.resumable`) a configuration told at a lower
 fidelity is continued (:class:`~mfbo.strategies.base.Continuation`: the cross-validation of a
@@ -43,7 +44,8 @@ trial is pending raises ``ValueError``. A failed trial (an exception or a NaN) g
 value ``+inf``: it is never expanded nor recommended.
 
 ``recommend()``: after the cross-validation, the best configuration observed at the target; before
-it, the cell with the lowest :meth:`TreeSearch._score` (the method's own provisional output).
+it (or if no target evaluation could be paid for), the cell with the lowest
+:meth:`TreeSearch._score` (the method's own provisional output).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class TreeSearch(Strategy):
         self.k = int(k)
         self.partition = Partition(space.dim, self.k, self.rng)
         self._probe = space.decode(np.full(space.dim, 0.5))
-        self._costs: dict[float, float] = {}
+        self._costs: dict[tuple[tuple, float], float | None] = {}
         if problem is None or self.cost(fidelity.target) is None:
             raise ValueError(f"strategy {self.name!r} plans with the cost of each fidelity: it needs a problem with a known cost model")
         #: the fidelities the search uses: a discrete axis's values up to the target, or 257 equally
@@ -99,11 +101,14 @@ class TreeSearch(Strategy):
         self.validated = False
 
     # Fidelities and costs -------------------------------------------------------------------------
-    def cost(self, fidelity: float) -> float | None:
-        """``lambda(z)``: the problem's cost of one evaluation at ``fidelity`` (cached)."""
-        if fidelity not in self._costs:
-            self._costs[fidelity] = self.problem.cost(self._probe, fidelity)
-        return self._costs[fidelity]
+    def cost(self, fidelity: float, cell: Cell | None = None) -> float | None:
+        """``lambda(z)``: the problem's cost of one evaluation at ``fidelity``, of ``cell``'s centre
+        or (for planning) of the cube's centre; cached."""
+        key = self._key(cell, fidelity) if cell is not None else ((), fidelity)
+        if key not in self._costs:
+            config = self._probe if cell is None else self.config_of(cell)
+            self._costs[key] = self.problem.cost(config, fidelity)
+        return self._costs[key]
 
     def cheapest(self, ok: Callable[[float], bool]) -> float:
         """The lowest fidelity of :attr:`levels` with ``ok(z)``, for a predicate monotone in ``z``
@@ -138,7 +143,8 @@ class TreeSearch(Strategy):
         for cell in cells:
             if self.known(cell, fidelity) is None:
                 start = self._resume_point(cell, fidelity)
-                total += self.cost(fidelity) - (0.0 if start is None else min(self.cost(start[1]), self.cost(fidelity)))
+                full = self.cost(fidelity, cell) or 0.0
+                total += full - (0.0 if start is None else min(self.cost(start[1], cell) or 0.0, full))
         return total
 
     def value(self, cell: Cell, fidelity: float) -> Search:
@@ -169,8 +175,8 @@ class TreeSearch(Strategy):
         target = self.fidelity.target
         n = self._n_instances(budget)
         for i in range(n):
-            unchecked = sum(1 for c in self.candidates if c is not None and self.known(c[0], target) is None)
-            reserve = (unchecked + n - i) * self.cost(target)  # the cross-validation's cost
+            unchecked = self.price([c[0] for c in self.candidates if c is not None], target)
+            reserve = unchecked + (n - i) * self.cost(target)  # the cross-validation's cost
             share = (self.left() - reserve) / (n - i)
             self.candidates.append((yield from self._instance(i, n, share)))
         found = [c for c in self.candidates if c is not None]
@@ -238,7 +244,7 @@ class TreeSearch(Strategy):
         self._advance(value if math.isfinite(value) else math.inf)
 
     def recommend(self) -> dict[str, Any] | None:
-        if self.validated:
+        if self.validated and self.best_observed() is not None:
             return super().recommend()
         if not self.evaluated:
             return None
