@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -34,6 +35,7 @@ from typing import Any
 from . import problems, strategies
 from .loop import ProblemError, StrategyError, minimize
 from .runlog import read_run
+from .signature import wrap_options
 from .strategies.guard import guard_summary
 
 EXIT_USAGE = 2
@@ -90,9 +92,19 @@ def cmd_list(args: argparse.Namespace) -> int:
         if args.what is None:
             print("strategies:")
         for name in strategies.names():
-            opts = ", ".join(strategies.option_names(name))
-            print(f"{indent}{name}" + (f"  (options: {opts})" if opts else ""))
+            print(f"{indent}{name}{_summary(name)}")
+            options = strategies._lookup(name).option_signature().values()
+            if options:
+                print("\n".join(wrap_options(options, indent=indent + "    ")))
     return 0
+
+
+def _summary(strategy: str) -> str:
+    """``"  - <first line of the strategy's docstring>"`` without reST markup, or nothing."""
+    doc = (strategies._lookup(strategy).__doc__ or "").strip().splitlines()
+    line = re.sub(r":\w+:`~?([\w.]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], doc[0] if doc else "")
+    line = line.replace("``", "").replace(" (module docstring)", "").rstrip(".")
+    return f"  - {line}" if line else ""
 
 
 def safe_name(text: str) -> str:
@@ -361,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProblemError as err:
         print(f"mfbo: error: {err} (the run stopped; its log is complete up to here)", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `mfbo list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 0
     except OSError as err:  # a full disk, a folder that became read-only: no traceback
         print(f"mfbo: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -15,7 +15,8 @@ def test_list(capsys):
     assert "hartmann6" in out and "forrester" in out
     assert main(["list", "strategies"]) == 0
     out = capsys.readouterr().out
-    assert "gp-ei  (options: n_init, num_restarts, raw_samples, mc_samples)" in out and "random" in out
+    assert "gp-ei  - GP + qLogEI at the target fidelity\n    options: n_init: int | None = None, num_restarts: int = 10," in out
+    assert "\nrandom" in out
 
 
 def test_run_and_show(tmp_path, capsys):

@@ -162,3 +162,29 @@ def test_a_numeric_string_is_a_failed_trial_saying_so():
     result = mfbo.minimize(_problem(lambda config, epochs: "0.5"), "random", budget=2, seed=0, max_trials=2)
     assert [t.status for t in result.trials] == ["failed", "failed"]
     assert "returned '0.5' (str), not a number: return a float" in result.trials[0].error
+
+
+def test_an_unknown_problem_option_lists_the_allowed_ones(capsys):
+    from mfbo.cli import main
+
+    argv = ["run", "--problem", "hartmann6", "--strategy", "random", "--budget", "1", "--quiet", "--problem-option", "foo=1"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "mfbo: error: problem 'hartmann6': unknown option(s) foo; its options: none\n"
+    assert main([*argv[:2], "digits-mlp", *argv[3:]]) == 2  # options inherited through **kwargs are listed
+    err = capsys.readouterr().err
+    assert "unknown option(s) foo; its options: seed: int = 0, max_epochs: int | None = None, cost: str = 'wall'" in err
+    assert "TrainingProblem" not in err and "__init__" not in err
+
+
+def test_list_into_a_closed_pipe_is_quiet():
+    proc = subprocess.run(f"{sys.executable} -m mfbo.cli list | head -1", shell=True, capture_output=True, text=True)
+    assert proc.stdout == "problems:\n" and proc.stderr == ""
+
+
+def test_list_strategies_shows_types_and_defaults(capsys):
+    from mfbo.cli import main
+
+    assert main(["list", "strategies"]) == 0
+    out = capsys.readouterr().out
+    assert "mf-kg  - " in out and "kernel: str = 'autoregressive'" in out and "eta: float = 3.0" in out
+    assert max(len(line) for line in out.splitlines()) <= 100

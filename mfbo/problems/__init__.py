@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..signature import describe_options
 from .base import FunctionProblem, Problem
 
 __all__ = [
     "Problem", "FunctionProblem", "register", "names", "get",
-    "register_family", "families", "register_group", "groups", "expand",
+    "register_family", "families", "register_group", "groups", "expand", "option_signature",
 ]
 
 _REGISTRY: dict[str, Callable[..., Problem]] = {}
@@ -86,10 +88,49 @@ def get(name: str, **kwargs: Any) -> Problem:
     else:
         family, _, instance = name.partition("/")
         factory, args = _FAMILIES[family][0], (instance,)
+    options, open_ended = _options(name)
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown and not open_ended:
+        raise ValueError(f"problem {name!r}: unknown option(s) {', '.join(unknown)}; its options: {describe_options(options.values())}")
     try:
         return factory(*args, **kwargs)
-    except TypeError as err:  # unexpected keyword arguments: say which problem and what it takes
-        raise ValueError(f"problem {name!r}: bad arguments {sorted(kwargs)!r}: {err}") from None
+    except TypeError as err:  # a bad value the signature could not catch: say which problem and what it takes
+        raise ValueError(f"problem {name!r}: bad options {sorted(kwargs)!r} ({err}); its options: {describe_options(options.values())}") from None
+
+
+def option_signature(name: str) -> dict[str, inspect.Parameter]:
+    """The options (keyword arguments) that problem ``name`` accepts, from its factory's signature."""
+    if not _is_problem(name):
+        raise _unknown_problem(name)
+    return _options(name)[0]
+
+
+def _options(name: str) -> tuple[dict[str, inspect.Parameter], bool]:
+    """``(options, open_ended)``: the factory's keyword parameters, and whether it takes more
+    than it shows (``**kwargs`` that could not be followed, or no signature)."""
+    factory, n_args = (_REGISTRY[name], 0) if name in _REGISTRY else (_FAMILIES[name.partition("/")[0]][0], 1)
+    params = _parameters(factory)
+    if params is None:
+        return {}, True
+    params = params[n_args:]
+    if isinstance(factory, type) and _takes_kwargs(params):  # a subclass passing **kwargs up: its base's keywords
+        base = next((b for b in factory.__mro__[1:] if "__init__" in vars(b) and not _takes_kwargs(_parameters(b) or [])), None)
+        params += [p for p in _parameters(base) or [] if p.kind == inspect.Parameter.KEYWORD_ONLY] if base else []
+        params = [p for p in params if p.kind != inspect.Parameter.VAR_KEYWORD] if base else params
+    hidden = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD, inspect.Parameter.POSITIONAL_ONLY)
+    return {p.name: p for p in params if p.kind not in hidden}, _takes_kwargs(params)
+
+
+def _parameters(factory: Callable[..., Any]) -> list[inspect.Parameter] | None:
+    """The factory's parameters (a class: its ``__init__``'s, without ``self``); None if unknown."""
+    try:
+        return list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):  # a builtin without a signature
+        return None
+
+
+def _takes_kwargs(params: list[inspect.Parameter]) -> bool:
+    return any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def register_group(name: str, members: Iterable[str]) -> None:

@@ -68,5 +68,5 @@ def test_non_positive_cost_is_rejected():
 def test_registry_errors():
     with pytest.raises(ValueError, match=r"unknown problem 'forester' \(did you mean 'forrester'"):
         mfbo.problems.get("forester")
-    with pytest.raises(ValueError, match=r"problem 'forrester': bad arguments \['wrong'\]"):
+    with pytest.raises(ValueError, match=r"problem 'forrester': unknown option\(s\) wrong; its options: none"):
         mfbo.problems.get("forrester", wrong=1)
