@@ -253,7 +253,8 @@ def calibration_tables(root: Path) -> list[tuple[Path, dict[str, Any] | str]]:
 
 
 def run_rows(study: LiveStudy) -> dict[str, list[Any]]:
-    """The runs table: one row per run log with a header (see :meth:`LiveStudy.runs`)."""
+    """The runs table: one row per run log with a header (see :meth:`LiveStudy.runs`); ``spent``
+    is on the run's budget axis: the cost, or the simulated clock for a wall-clock budget."""
     cols: dict[str, list[Any]] = {k: [] for k in ("run", "problem", "label", "seed", "trials", "spent", "budget", "status", "regret")}
     root = study.source.root
     for tail in study.runs():
@@ -263,8 +264,10 @@ def run_rows(study: LiveStudy) -> dict[str, list[Any]]:
         name = tail.path.relative_to(root).with_suffix("").as_posix() if root.is_dir() else tail.path.stem
         status = f"stopped: {tail.footer.get('stop_reason')}" if tail.footer else ("running" if study.source.live else "incomplete")
         regret = last.get("regret")
+        on_clock = ((tail.header or {}).get("execution") or {}).get("stop") == "wall_clock"  # budget in simulated time
+        spent = max((t.get("end") or 0.0 for t in tail.trials), default=0.0) if on_clock else last.get("cum_cost")
         for key, v in (("run", name), ("problem", problem), ("label", label), ("seed", seed), ("trials", len(tail.trials)),
-                       ("spent", float(last.get("cum_cost") or 0.0)), ("budget", spec.get("budget")), ("status", status),
+                       ("spent", float(spent or 0.0)), ("budget", spec.get("budget")), ("status", status),
                        ("regret", math.nan if regret is None else float(regret))):
             cols[key].append(v)
     return cols
