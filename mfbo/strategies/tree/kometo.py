@@ -35,7 +35,8 @@ Design (each item is a choice of ours, not the paper's text):
    cross-validation's reserve (:mod:`.search`; unspent shares roll over). ``h_max`` of an instance
    is the largest whose planned cost ``sum_h floor(h_max / h) K lambda(z_{h+1})`` (``h = 0``
    counted once, for the root) fits its share (SequOOL sets ``h_max = floor(n / log-bar n)`` for
-   ``n`` evaluations of equal cost); remembered evaluations are free, so an instance may spend less.
+   ``n`` evaluations of equal cost); remembered evaluations are free, so an instance may spend less,
+   and it stops early where costs that depend on the configuration would take it past its share.
 4. **Candidates and cross-validation.** An instance's candidate is its best cell among those it
    evaluated at its highest fidelity; the ``M`` candidates are evaluated at the target and the best
    is recommended (:mod:`.search`). Before that, ``recommend()`` names the best cell at the highest
