@@ -373,7 +373,7 @@ def test_a_step_reported_twice_counts_once_and_a_step_going_back_fails():
         for step in range(0, 10, 2):  # steps 0, 2, 4, ...: the fidelity counts reports, not step numbers
             trial.report(x + step, step)
             trial.report(x + step + 100, step)  # ignored, as in Optuna
-        trial.report(x, 0 if x > 0.5 else 10)
+        trial.report(x, 1 if x > 0.5 else 10)  # step 1 was never reported: going back
         return x
 
     problem = OptunaStyleProblem(objective, n_steps=6, cost="steps", cache_size=0)
@@ -381,7 +381,7 @@ def test_a_step_reported_twice_counts_once_and_a_step_going_back_fails():
     assert obs.curve_list() == [0.25, 2.25, 4.25, 6.25, 8.25] and obs.info["step"] == 8
     assert problem.evaluate({"x": 0.25}, 6).value == 0.25
     assert problem.evaluate({"x": 0.75}, 6).error == ("step 6: the objective raised ValueError: report: steps must increase, "
-                                                      "got step 0 after step 8")
+                                                      "got step 1 after step 8")
 
 
 def test_a_declared_space_skips_the_dry_run_and_checks_every_call():
