@@ -17,6 +17,7 @@ from ..problems.base import Problem
 from ..space import Space
 from .bandits import BANDIT_STRATEGIES
 from .base import Continuation, Strategy
+from .fabolas import Fabolas
 from .gp_ei import GPEI
 from .guard import GuardedStrategy, GuardOptions, guarded
 from .mf_gp import MULTI_FIDELITY_STRATEGIES
@@ -116,6 +117,7 @@ def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options:
 
 register(RandomSearch)
 register(GPEI)
+register(Fabolas)
 for _cls in MULTI_FIDELITY_STRATEGIES + BANDIT_STRATEGIES + TREE_STRATEGIES:
     register(_cls)
 del _cls
