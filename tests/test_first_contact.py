@@ -188,3 +188,17 @@ def test_list_strategies_shows_types_and_defaults(capsys):
     out = capsys.readouterr().out
     assert "mf-kg  - " in out and "kernel: str = 'autoregressive'" in out and "eta: float = 3.0" in out
     assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_tests_skipped_for_missing_data_are_named_in_the_summary(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "conftest.py").write_text(f"exec(open({str(repo / 'tests' / 'conftest.py')!r}).read())\n")
+    (tmp_path / "test_data.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.skipif(True, reason='data not found (set MFBO_DATA_DIR)')\n"
+        "def test_needs_data(): pass\n"
+        "def test_plain(): pass\n"
+    )
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "1 tests skipped for missing data (test_data.py: 1); to run them, " in out and "set MFBO_DATA_DIR=" in out
