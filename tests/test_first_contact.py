@@ -202,3 +202,22 @@ def test_tests_skipped_for_missing_data_are_named_in_the_summary(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                          cwd=tmp_path, capture_output=True, text=True).stdout
     assert "1 tests skipped for missing data (test_data.py: 1); to run them, " in out and "set MFBO_DATA_DIR=" in out
+
+
+def test_the_progress_bar_estimates_the_time_left():
+    import io
+
+    from mfbo.progress import ProgressBar, format_duration
+
+    clock = iter([0.0, 1.0, 30.0, 90.0, 120.0]).__next__
+    stream = io.StringIO()
+    bar = ProgressBar(10, stream=stream, min_interval=0.0, clock=clock)  # starts at t = 0
+    bar.update(1)  # t = 1 s: too early for an estimate
+    bar.update(2.5, "trial 3")  # t = 30 s, a quarter done: 90 s left
+    bar.update(7.5)  # t = 90 s, three quarters: 30 s left
+    bar.update(10)  # t = 120 s: done
+    lines = stream.getvalue().splitlines()
+    assert "left" not in lines[0]
+    assert lines[1].endswith("2.5/10 cost  ~1 min 30 s left  trial 3") and "~30 s left" in lines[2]
+    assert "took 2 min 00 s" in lines[3]
+    assert format_duration(7265) == "2 h 01 min"
