@@ -60,7 +60,10 @@ __all__ = ["Kometo"]
 
 
 class Kometo(TreeSearch):
-    """Kometo as reconstructed in the module docstring. Options: ``k``, the partition's arity."""
+    """Kometo (Fiegel et al. 2026; our reconstruction, module docstring): told neither smoothness nor bias.
+
+    Options: ``k``, the partition's arity (default 2).
+    """
 
     name = "kometo"
 

@@ -58,7 +58,7 @@ __all__ = ["MFPDOO"]
 
 
 class MFPDOO(TreeSearch):
-    """MFPDOO (module docstring).
+    """MFPDOO (Sen et al. 2018): MFDOO instances over a grid of smoothness rates, told nu, rho and the bias.
 
     Options:
         nu: ``nu_max > 0``, the smoothness scale (default 2.0).
