@@ -21,6 +21,10 @@ Files (each figure as PDF and PNG, see :mod:`mfbo.analysis.plots`):
 ``cost_to_target.md``/``.tex`` budget fraction to reach ``target`` regret (only when given)
 ``statistics.md``              Friedman / Iman-Davenport test, Nemenyi CD, average ranks, the
                                pairwise Wilcoxon-Holm tests, and what was left out
+``ablation__<base>__<opt>``    one figure and Markdown table per option a study entry swept
+                               (``sweep``): final regret and cost to ``target`` (else to the
+                               upper quartile of the final regrets) against the value
+                               (:mod:`.ablation`)
 =============================  ====================================================================
 
 The regret is the inference regret by default (``metric``); problems without an exact optimum
@@ -36,6 +40,7 @@ import os
 import warnings
 from pathlib import Path
 
+from .ablation import write_ablations
 from .load import load_study
 from .metrics import (METRICS, fidelity_allocation, metric_curves, overhead_by_observations, run_summaries)
 from .plots import (XLABELS, plot_calibration, plot_cd_diagram, plot_fidelity_allocation, plot_metric_vs_cost, plot_overhead,
@@ -173,6 +178,7 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
         tex.write_text(table.to_latex(label=f"tab:{file.replace('_', '-')}"))
         written += [md, tex]
 
+    written += write_ablations(df, out, metric=metric, target=target)
     stats_path = out / "statistics.md"
     stats_path.write_text("\n".join(stats_lines + (["## Notes", ""] + [f"- {n}" for n in notes] if notes else [])) + "\n")
     written.append(stats_path)
