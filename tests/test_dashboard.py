@@ -5,10 +5,15 @@ of mfbo.analysis), its bad-input messages, and the page itself in a real headles
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import tarfile
+import threading
 import time
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -172,6 +177,32 @@ def test_a_stored_archive_is_read_and_removed_afterwards(study_dir, tmp_path):
     assert not source.live and len(LiveStudy(source).runs()) == 4
     source.close()
     assert not source.root.exists()
+
+
+def test_the_command_serves_an_archive_and_stops_cleanly_on_kill(study_dir, tmp_path):
+    archive = tmp_path / "study.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        for log in sorted(study_dir.glob("*.jsonl")):
+            tar.add(log, arcname=log.name)
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # where the archive's copy goes
+    proc = subprocess.Popen([sys.executable, "-m", "mfbo.cli", "dashboard", str(archive), "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(120, proc.kill)  # a server that never says it serves fails the test, not the suite
+    watchdog.start()
+    try:
+        lines = [proc.stderr.readline() for _ in range(2)]
+        assert lines == [f"mfbo dashboard: 4 run(s) from {archive} (stored archive) (a stored archive: not re-read)\n",
+                         f"mfbo dashboard: serving http://127.0.0.1:{port}/  (Ctrl-C to stop)\n"]
+        assert list(tmp_path.glob("mfbo-dashboard-*/*.jsonl"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as page:
+            assert page.status == 200 and b"bokeh" in page.read().lower()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        watchdog.cancel()
+    assert proc.returncode == 0 and err == "mfbo dashboard: stopped\n"
+    assert not list(tmp_path.glob("mfbo-dashboard-*"))
 
 
 # ---------------------------------------------------------------- bad input

@@ -4,7 +4,10 @@
 :class:`~mfbo.dashboard.source.Source`. :meth:`LiveStudy.refresh` reads what the logs appended
 (new logs are picked up) and bumps the version of every problem one of whose runs changed. The
 tables below are cached per problem and version, so a refresh recomputes only the problems whose
-logs grew.
+logs grew, and within a problem only the grown runs' own rows are rebuilt (the per-problem
+columns, regrets and clock fractions, are then recomputed from them). A table that took ``d``
+seconds to compute is kept for ``4 d`` even if its logs grew meanwhile, so a large study being
+written does not keep the server busy.
 
 - :meth:`LiveStudy.frame`: the problem's tidy frame, exactly :func:`mfbo.analysis.load_study`'s
   rows of that problem (:func:`mfbo.analysis.load.frame_runs`, incomplete runs included), on the

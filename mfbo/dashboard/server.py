@@ -85,6 +85,7 @@ def serve(path: str | Path, *, port: int = DEFAULT_PORT, refresh: float = 2.0, n
     not run logs) and the URL.
     """
     server, study = make_server(path, port=port, refresh=refresh)
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         for note in study.notes():
             notes(f"note: {note}")
@@ -99,6 +100,8 @@ def serve(path: str | Path, *, port: int = DEFAULT_PORT, refresh: float = 2.0, n
     finally:
         server.stop()
         study.source.close()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
