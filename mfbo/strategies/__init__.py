@@ -17,6 +17,7 @@ from ..problems.base import Problem
 from ..space import Space
 from .bandits import BANDIT_STRATEGIES
 from .base import Continuation, Strategy
+from .boil import BOIL
 from .fabolas import Fabolas
 from .gp_ei import GPEI
 from .guard import GuardedStrategy, GuardOptions, guarded
@@ -117,6 +118,7 @@ def make(name: str, problem_or_space: Problem | Space, seed: int = 0, **options:
 
 register(RandomSearch)
 register(GPEI)
+register(BOIL)
 register(Fabolas)
 for _cls in MULTI_FIDELITY_STRATEGIES + BANDIT_STRATEGIES + TREE_STRATEGIES:
     register(_cls)
