@@ -127,6 +127,29 @@ def test_after_a_log_grows_only_its_rows_are_rebuilt_and_the_frame_is_load_study
     pd.testing.assert_frame_equal(frame, load_study(study_dir))
 
 
+def test_a_slow_table_is_kept_for_four_times_its_computing_time(live_dir, tmp_path, monkeypatch):
+    from mfbo.dashboard import data
+
+    now, calls = [0.0], []
+
+    def slow_frame_runs(*args, **kwargs):  # takes 10 s on the study's clock
+        calls.append(1)
+        now[0] += 10.0
+        return frame_runs(*args, **kwargs)
+
+    frame_runs = data.frame_runs
+    monkeypatch.setattr(data, "frame_runs", slow_frame_runs)
+    study = LiveStudy(open_source(live_dir), clock=lambda: now[0])
+    first = study.frame("epochs-toy")
+    with open(min(live_dir.glob("*.jsonl")), "a") as f:
+        f.write((tmp_path / "rest.txt").read_text().splitlines(keepends=True)[0])
+    assert study.refresh()
+    now[0] += 39.0
+    assert study.frame("epochs-toy") is first and len(calls) == 1  # 39 s < 4 x 10 s: kept
+    now[0] += 1.0
+    assert len(study.frame("epochs-toy")) == len(first) + 1 and len(calls) == 2
+
+
 def test_a_log_is_read_as_it_grows_and_a_damaged_line_is_skipped_and_named(live_dir, tmp_path):
     path = min(live_dir.glob("*.jsonl"))
     tail = LogTail(path)
