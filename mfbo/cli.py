@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = writable_dir(args.out, "--out") / run_file_name(args.problem, label, args.seed)
     result = minimize(
         problem, strategy, args.budget, log_path=path, progress=not args.quiet,
-        max_trials=args.max_trials,
+        max_trials=args.max_trials, log_header={"label": label} if label != args.strategy else None,
     )
     n_failed = sum(t.status == "failed" for t in result.trials)
     print(f"{len(result.trials)} trials ({n_failed} failed), cost {result.total_cost:.4g} of {args.budget:g}; stopped: {result.stop_reason}")

@@ -189,7 +189,7 @@ def test_cli_guard_flags_and_show(tmp_path, capsys):
             "--out", str(tmp_path), "--guard-on-change"]
     assert main(argv) == 0
     path = tmp_path / "mfhartmann6-terrible__hyperband_guard__seed0.jsonl"
-    assert path.is_file()
+    assert json.loads(path.read_text().splitlines()[0])["label"] == "hyperband+guard"  # not the unguarded run's label
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
     assert "guard     1 guard trials, cost 1 (" in out and "(change): expected" in out
