@@ -128,7 +128,7 @@ class Page:
         doc.add_root(column(
             Div(text=f"<h2>mfbo dashboard</h2><p>{_escape(study.source.label)}</p>"), self.summary,
             row(self.problem, self.metric, self.run),
-            row(self.regret_cost[0], self.regret_clock[0]), row(self.traj_fig, self.curve_fig),
+            row(self.regret_cost[0], self.regret_clock[0]), row(*self.traj_figs.values(), self.curve_fig),
             row(self.alloc_fig, column(self.calib_select, self.calib_fig, self.calib_note)),
             Div(text="<b>runs</b>"), self.table, self.notes))
         self._draw_calibration()
@@ -138,15 +138,10 @@ class Page:
     def _build_run_figures(self) -> None:
         self.traj_points = ColumnDataSource({k: [] for k in ("cost", "fidelity", "value", "id", "status", "config")}, name="trajectory")
         self.traj_segments = ColumnDataSource({k: [] for k in ("x0", "y0", "x1", "y1")}, name="continuations")
-        self.traj_fig = figure(width=_WIDTH, height=_HEIGHT, title="cross-fidelity trajectory", x_axis_label="cost spent",
-                               y_axis_label="fidelity", tools="pan,wheel_zoom,box_zoom,reset,save")
-        self.traj_fig.segment("x0", "y0", "x1", "y1", source=self.traj_segments, line_color="#777777", line_width=1.2)
         self.value_mapper = LinearColorMapper(palette=Viridis256, nan_color="#d62728")
-        points = self.traj_fig.scatter("cost", "fidelity", source=self.traj_points, size=7, line_color="black", line_width=0.3,
-                                       fill_color={"field": "value", "transform": self.value_mapper})
-        self.traj_fig.add_tools(HoverTool(renderers=[points], tooltips=[("trial", "@id"), ("fidelity", "@fidelity"), ("value", "@value"),
-                                                                        ("status", "@status"), ("config", "@config")]))
-        self.traj_fig.add_layout(ColorBar(color_mapper=self.value_mapper, title="value (red: failed)", width=8), "right")
+        # one figure per fidelity scale (Bokeh cannot change an axis' type): the run's decides which is shown
+        self.traj_figs = {scale: self._trajectory_figure(scale) for scale in ("linear", "log")}
+        self.traj_figs["log"].visible = False
         self.curves = ColumnDataSource({k: [] for k in ("xs", "ys", "fidelity", "s", "id")}, name="curves")
         self.curve_fig = figure(width=_WIDTH, height=_HEIGHT, title="learning curves", x_axis_label="step (epoch)",
                                 y_axis_label="value", tools="pan,wheel_zoom,box_zoom,reset,save")
@@ -154,6 +149,17 @@ class Page:
         self.curve_fig.multi_line("xs", "ys", source=self.curves, line_width=1.3, line_alpha=0.8,
                                   line_color={"field": "s", "transform": fid_mapper})
         self.curve_fig.add_layout(ColorBar(color_mapper=fid_mapper, title="fidelity where it stopped (1 = target)", width=8), "right")
+
+    def _trajectory_figure(self, scale: str):
+        fig = figure(width=_WIDTH, height=_HEIGHT, title="cross-fidelity trajectory", x_axis_label="cost spent", y_axis_type=scale,
+                     y_axis_label="fidelity" + (" (log scale)" if scale == "log" else ""), tools="pan,wheel_zoom,box_zoom,reset,save")
+        fig.segment("x0", "y0", "x1", "y1", source=self.traj_segments, line_color="#777777", line_width=1.2)
+        points = fig.scatter("cost", "fidelity", source=self.traj_points, size=7, line_color="black", line_width=0.3,
+                             fill_color={"field": "value", "transform": self.value_mapper})
+        fig.add_tools(HoverTool(renderers=[points], tooltips=[("trial", "@id"), ("fidelity", "@fidelity"), ("value", "@value"),
+                                                              ("status", "@status"), ("config", "@config")]))
+        fig.add_layout(ColorBar(color_mapper=self.value_mapper, title="value (red: failed)", width=8), "right")
+        return fig
 
     def _build_allocation(self) -> None:
         self.alloc = ColumnDataSource({k: [] for k in ("label", "left", "right", "category", "share", "s")}, name="allocation")
@@ -169,7 +175,7 @@ class Page:
         self.calib_select = Select(title="calibration (mfbo calibrate)", options=[], name="calibration")
         self.calib_select.on_change("value", lambda attr, old, new: self._draw_calibration())
         self.calib = ColumnDataSource({"xs": [], "ys": [], "series": [], "colour": []}, name="calibration_lines")
-        self.calib_fig = figure(width=_WIDTH, height=_HEIGHT - 60, x_axis_type="log", y_range=(-1.05, 1.05),
+        self.calib_fig = figure(width=_WIDTH, height=_HEIGHT - 60, x_axis_type="log", y_range=(-1.05, 1.05), x_range=(1e-3, 1.2),
                                 x_axis_label="fraction of the target's cost", y_axis_label="precision, Spearman", tools="save")
         self.calib_fig.multi_line("xs", "ys", source=self.calib, line_color="colour", line_width=2, legend_field="series")
         self.calib_fig.add_layout(self.calib_fig.legend[0], "right")
@@ -281,7 +287,11 @@ class Page:
         values = [v for v in self.traj_points.data["value"] if isinstance(v, (int, float)) and math.isfinite(v)]
         if values:
             self.value_mapper.low, self.value_mapper.high = min(values), max(values)
-        self.traj_fig.title.text = f"cross-fidelity trajectory: {self.run.value} ({len(tail.trials)} trials)"
+        fidelity = ((tail.header or {}).get("problem") or {}).get("fidelity") or {}
+        scale_shown = "log" if fidelity.get("log") and float(fidelity.get("low") or 0) > 0 else "linear"
+        for scale, fig in self.traj_figs.items():
+            fig.visible = scale == scale_shown
+            fig.title.text = f"cross-fidelity trajectory: {self.run.value} ({len(tail.trials)} trials)"
         self.curves.data = learning_curves(tail)
         self.curve_fig.title.text = "learning curves" if self.curves.data["id"] else "learning curves: none in this run's log"
         self.drawn["run"] = (tail.path, tail.version)
@@ -312,6 +322,9 @@ class Page:
                 pairs = [(x, y) for x, y in zip(table["cost_fraction"], table[name]) if math.isfinite(x) and x > 0]
                 data["xs"].append([x for x, _ in pairs]), data["ys"].append([y for _, y in pairs])
                 data["series"].append(name), data["colour"].append(palette[i % len(palette)])
+        finite = [x for xs in data["xs"] for x in xs]
+        if finite:
+            self.calib_fig.x_range.start, self.calib_fig.x_range.end = min(finite) / 1.25, max(finite) * 1.25
         self.calib.data = data
 
 
