@@ -27,6 +27,7 @@ the curve points and the acquisition the continuations of the runs, as in a real
     python experiments/bench_overhead.py --part 1 --seeds 2 --variants continuous
     python experiments/bench_overhead.py --part 2 --sizes 200 2000
     python experiments/bench_overhead.py --part 2 --sizes 200 --problem lcbench/3945 --threads 1
+    python experiments/bench_overhead.py --threads 1 --boil 50 100 200       # BOIL (issue #15), boil_overhead
 """
 
 from __future__ import annotations
@@ -207,9 +208,41 @@ def part2(sizes: list[int], strategies: list[str], seed: int = 0, steps_per_size
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+# --- BOIL (issue #15): seconds per step at n observations ---------------------------------------------------
+def boil_overhead(sizes: list[int], steps: int, seed: int = 0, problem_name: str = "lcbench/3945") -> None:
+    """Median and max seconds per BOIL step (tell, with its selective augmentation, + ask) at ``n``
+    real observations (random configurations at random rungs of the geometric ladder, each with
+    its learning curve and augmented as in a run), over ``steps`` steady steps and one step that
+    runs the full random-start search of ``(m0, g0)`` and the GP's hyperparameters (every
+    ``2 (d + 1)`` observations in a run); wall and CPU seconds."""
+    print(f"\n## BOIL: seconds per step (tell + ask) at n observations of {problem_name}, {steps} steady steps and one full hyperparameter search\n")
+    print("| n | GP rows (with augmented) | median s (wall) | max s (wall) | full-search step s (wall) | median s (CPU) |\n|---|---|---|---|---|---|")
+    problem = mfbo.problems.get(problem_name)
+    levels = [problem.fidelity.denormalize(s) for s in geometric_ladder(problem.fidelity)]
+    rng = np.random.default_rng(seed)
+    for n in sizes:
+        strategy = make("boil", problem, seed=seed)
+        configs = problem.space.sample(rng, n)
+        for config, s in zip(configs, rng.choice(levels, size=n)):
+            strategy.add_observation(config, s, problem.evaluate(config, s))
+        trial, wall, cpu = strategy.ask(), [], []  # the first fit (a full search) is not timed
+        for k in range(steps + 1):
+            if k == steps:
+                strategy._searched_at = -math.inf  # the last step runs the full search
+            obs = problem.evaluate(trial.config, trial.fidelity)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            strategy.tell(trial, obs)
+            trial = strategy.ask()
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - cpu_start)
+        print(f"| {n} | {len(strategy._rows)} | {np.median(wall[:-1]):.2f} | {np.max(wall):.2f} | {wall[-1]:.2f} | {np.median(cpu[:-1]):.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", type=int, choices=[1, 2], action="append", help="which part(s) to run (default both)")
+    parser.add_argument("--boil", nargs="*", type=int, metavar="N", help="only time BOIL at these n (default 50 100 200), on --problem if given, else lcbench/3945")
+    parser.add_argument("--boil-steps", type=int, default=5, help="BOIL steady steps timed per n")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=3, help="tutorial iterations (q=4 each): n = 16, 20, 24")
     parser.add_argument("--variants", nargs="+", default=["continuous", "discrete"], choices=["continuous", "discrete"])
@@ -222,6 +255,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}")
+    if args.boil is not None:
+        boil_overhead(args.boil or [50, 100, 200], args.boil_steps, problem_name=args.problem if args.problem != "augmented-hartmann" else "lcbench/3945")
+        return
     parts = args.part or [1, 2]
     if 1 in parts:
         part1(args.seeds, args.iterations, args.variants, args.strategies)

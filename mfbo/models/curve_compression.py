@@ -146,10 +146,23 @@ class ProductSEGP:
 
     def log_condition_number(self, extra: Tensor | None = None) -> float:
         """``log cond(K)`` of the noisy covariance matrix, with the rows ``extra (k, D)`` added."""
-        X = self.X if extra is None else torch.cat([self.X, extra])
-        K = _kernel(X, X, self.lengthscales) + self.noise * torch.eye(len(X), dtype=DTYPE)
+        K = self._covariance(extra)
         eig = torch.linalg.eigvalsh(K)
         return float(torch.log(eig[-1]) - torch.log(eig[0].clamp_min(1e-300)))
+
+    def log_condition_exceeds(self, threshold: float, extra: Tensor | None = None) -> bool:
+        """Whether ``log cond(K)`` (with ``extra``) exceeds ``threshold``. The eigenvalues are only
+        computed when the bound ``cond(K) <= max_i sum_j |K_ij| / sigma^2`` (Gershgorin for the
+        largest eigenvalue; the smallest is at least the noise variance) does not settle it."""
+        K = self._covariance(extra)
+        if math.log(float(K.abs().sum(-1).max())) - math.log(self.noise) <= threshold:
+            return False
+        eig = torch.linalg.eigvalsh(K)
+        return float(torch.log(eig[-1]) - torch.log(eig[0].clamp_min(1e-300))) > threshold
+
+    def _covariance(self, extra: Tensor | None) -> Tensor:
+        X = self.X if extra is None else torch.cat([self.X, extra])
+        return _kernel(X, X, self.lengthscales) + self.noise * torch.eye(len(X), dtype=DTYPE)
 
 
 def _cholesky(K: Tensor) -> Tensor:

@@ -208,7 +208,7 @@ class BOIL(Strategy):
                 return
             if any(row[0].tobytes() == key and row[1] == e for row in self._rows):
                 return  # the epoch repeats
-            if gp.log_condition_number(grid[best : best + 1]) > self.log_cond_max:
+            if gp.log_condition_exceeds(self.log_cond_max, grid[best : best + 1]):
                 return
             self._rows.append((x, e, performance[:e], cost * self._s(e) / max(self._s(epoch), 1e-12), False, -1))
 

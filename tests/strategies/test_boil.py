@@ -192,3 +192,11 @@ def test_the_recommendation_is_the_best_compressed_real_observation():
               for x, e in ((0.1, EPOCHS), (0.35, 9), (0.9, EPOCHS))}
     assert strategy.recommend() == {"x": max(scores, key=scores.get)}
     assert strategy.other_recommendations() == {"best-at-target": {"x": 0.1}}
+
+
+def test_the_condition_bound_agrees_with_the_eigenvalues():
+    X, A, _ = _two_shapes(n=30)
+    R, lengths = pad_curves(list(A), 30)
+    gp = fixed_fit(X, R, lengths).gp
+    exact = gp.log_condition_number()
+    assert gp.log_condition_exceeds(exact - 0.01) and not gp.log_condition_exceeds(exact + 0.01)
