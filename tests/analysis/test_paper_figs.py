@@ -50,3 +50,12 @@ def test_a_study_with_neither_results_nor_archive_names_the_command(make_figures
     assert "no stored archive; produce it with `mfbo study run experiments/mf_vs_bandits.toml`" in err
     with pytest.raises(SystemExit, match="--store compare_acquisitions: no run logs under"):
         make_figures.main(["--results-root", str(tmp_path), "--archives", str(tmp_path / "a"), "--store", "compare_acquisitions"])
+
+
+def test_a_fresh_clone_skips_the_unbuildable_study_and_exits_0(make_figures, tmp_path, capsys):
+    """Issue 18: with no results and no archive for any study, the default run reports and skips each."""
+    code = make_figures.main(["--results-root", str(tmp_path), "--archives", str(tmp_path / "none")])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "mf_vs_bandits: skipped: " in err and "produce it with `mfbo study run experiments/mf_vs_bandits.toml`" in err
+    assert "not rebuilt: compare_acquisitions, mf_vs_bandits (no results yet; built: nothing)" in err
