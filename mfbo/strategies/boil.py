@@ -66,8 +66,9 @@ Additions for mfbo's setting (not in the paper):
   epochs. The paper retrains from scratch. Every epoch as a target made EI per unit cost
   continue runs one epoch at a time (a step of overhead per epoch) on ``digits-mlp-table``.
 - Failed trials are left out of the model (their partial curves too).
-- Pending trials are not modelled (BOIL is sequential): with several workers, asks in a row may
-  repeat a proposal.
+- Pending trials (asynchronous workers; BOIL is sequential) enter the GP at their posterior mean
+  (the "kriging believer"), which shrinks EI around them, and a configuration whose run is
+  pending is not offered for continuation.
 - :meth:`BOIL.other_recommendations` logs ``best-at-target``, the best observed value at
   ``T_max``, beside the paper's rule.
 
@@ -257,7 +258,7 @@ class BOIL(Strategy):
             return self._design.pop(0), self.t_max
         if len(self._real()) < 2:  # too little data for a GP (failures in the design)
             return self.space.sample(self.rng), self.t_max
-        gp = self._refit().gp
+        gp = self._with_pending(self._refit().gp)
         coef, floor = self._cost_model()
         ctx = AcquisitionContext(
             model=None, cost=lambda Z: self._predict_cost(Z, coef, floor), dim=self.space.dim, fidelities=None,
@@ -277,6 +278,17 @@ class BOIL(Strategy):
         row = candidate.reshape(-1).numpy()
         return self.space.decode(row[:-1]), self.fidelity.denormalize(float(row[-1]))
 
+    def _with_pending(self, gp: ProductSEGP) -> ProductSEGP:
+        """With asynchronous workers: the GP with the pending trials added at their posterior
+        mean (the "kriging believer"), which keeps the mean and shrinks the variance, hence EI,
+        around them, so that asks in a row do not repeat a proposal."""
+        if not self.pending:
+            return gp
+        Xp = torch.as_tensor(np.array([np.append(self.space.encode(t.config), self._s(t.fidelity)) for t in self.pending.values()]), dtype=DTYPE)
+        with torch.no_grad():
+            believed = gp.posterior(Xp)[0]
+        return ProductSEGP(torch.cat([gp.X, Xp]), torch.cat([gp.y, believed]), gp.lengthscales, gp.noise)
+
     def _incumbent(self, gp: ProductSEGP, ctx: AcquisitionContext) -> Tensor:
         """``max_{(x, s)} mu(x, s)`` over the box (the observed inputs are extra starts)."""
 
@@ -293,11 +305,12 @@ class BOIL(Strategy):
         """``(acquisition value, trial id, epoch)`` of the best continuation of an evaluated run
         to a higher epoch, priced at the predicted increment, or ``None``."""
         reached: dict[bytes, tuple[int, int, np.ndarray]] = {}  # x -> (epoch, trial id, x)
+        busy = {self.space.encode(t.config).tobytes() for t in self.pending.values()}
         for i in self._real():
             x, e, _, _, _, tid = self._rows[i]
             if e > reached.get(x.tobytes(), (-1,))[0]:
                 reached[x.tobytes()] = (e, tid, x)
-        options = [(tid, e0, e, x) for e0, tid, x in reached.values() for e in self._rungs if e > e0]
+        options = [(tid, e0, e, x) for key, (e0, tid, x) in reached.items() if key not in busy for e in self._rungs if e > e0]
         if not options:
             return None
         Z = torch.as_tensor(np.array([np.append(x, self._s(e)) for _, _, e, x in options]), dtype=DTYPE)

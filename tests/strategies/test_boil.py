@@ -200,3 +200,13 @@ def test_the_condition_bound_agrees_with_the_eigenvalues():
     gp = fixed_fit(X, R, lengths).gp
     exact = gp.log_condition_number()
     assert gp.log_condition_exceeds(exact - 0.01) and not gp.log_condition_exceeds(exact + 0.01)
+
+
+def test_asynchronous_asks_do_not_repeat_a_proposal():
+    problem = CurveProblem()
+    strategy = make("boil", problem, seed=0, raw_samples=64, num_restarts=3)
+    for x in (0.1, 0.5, 0.9):
+        strategy.add_observation({"x": x}, EPOCHS, problem.evaluate({"x": x}, EPOCHS))
+    strategy._design = []
+    asked = [strategy.ask() for _ in range(3)]
+    assert len({(t.config["x"], t.fidelity, t.continues) for t in asked}) == 3
