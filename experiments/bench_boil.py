@@ -27,6 +27,8 @@ import bench_real
 import numpy as np
 from _bench import add_store_arguments, read_store
 
+import mfbo
+
 PROBLEMS = ("digits-mlp-table", "lcbench/3945", "lcbench/7593")
 STORE = Path(__file__).parent / "results" / "bench_boil.csv"
 FRACTIONS = bench_real.FRACTIONS
@@ -59,6 +61,27 @@ def table(rows: list[dict], problems: list[str], seeds: range) -> None:
                   f"{wins:g} / {len(common)} | {', '.join(map(str, common))} |")
 
 
+def unfinished(out: Path, stored: list[dict]) -> None:
+    """Runs whose logs in ``out`` are not in the store (unfinished, or stopped): the budget share
+    spent so far and the regret at the shares it reached (never at a share it did not reach)."""
+    done = {(r["problem"], r["strategy"], int(r["seed"])) for r in stored}
+    lines = []
+    for path in sorted(out.glob("*.jsonl")):
+        run = mfbo.runlog.read_run(path)
+        spec, trials = run.header["spec"], run.trials
+        if (spec["problem"], spec["strategy"], spec["seed"]) in done or not trials:
+            continue
+        spent = trials[-1]["cum_cost"] / spec["budget"]
+        regrets = bench_real.regret_at_fractions(trials, spec["budget"])
+        cells = [f"{r:.4g}" if spent >= f - 1e-9 else "not reached" for f, r in zip(FRACTIONS, regrets)]
+        lines.append(f"| {spec['problem']} | {spec['strategy']} | {spec['seed']} | {spent:.0%} | {len(trials)} | " + " | ".join(cells) + " |")
+    if lines:
+        print("\nUnfinished runs (logs not in the store): regret at the budget shares reached\n")
+        print("| problem | strategy | seed | spent | trials | " + " | ".join(bench_real.percent(f) for f in FRACTIONS) + " |")
+        print("|---|---|---|---|---|" + "---|" * len(FRACTIONS))
+        print("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
@@ -78,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = rows_of(args)
     print(f"\nInference regret at 25 / 50 / 100 % of a budget of {args.budget_evals:g} mean full-fidelity costs\n")
     table(rows, args.problems, seeds)
+    unfinished(Path(args.out), read_store(args.store))
     boil = [r for r in rows if r["strategy"] == "boil"]
     if boil:
         per_trial = [float(r["overhead"]) / max(int(r["n_trials"]), 1) for r in boil]
