@@ -221,3 +221,24 @@ def test_the_progress_bar_estimates_the_time_left():
     assert lines[1].endswith("2.5/10 cost  ~1 min 30 s left  trial 3") and "~30 s left" in lines[2]
     assert "took 2 min 00 s" in lines[3]
     assert format_duration(7265) == "2 h 01 min"
+
+
+# -- figures and tables that do not mislead -------------------------------------------------------------
+def test_a_target_nobody_reached_is_not_bold_and_says_so():
+    pd = pytest.importorskip("pandas")
+    import math
+
+    from mfbo.analysis.tables import results_table
+
+    inf = math.inf
+    values = pd.DataFrame({
+        "problem": ["p"] * 6 + ["q"] * 6,
+        "label": ["a", "a", "a", "b", "b", "b"] * 2,
+        "cost_to_target": [inf, inf, inf, inf, inf, inf, 0.5, inf, 0.3, inf, inf, 0.9],
+    })
+    md = results_table(values, value="cost_to_target", quantity="budget fraction", inf_text="not reached").to_markdown()
+    row_p = next(line for line in md.splitlines() if line.startswith("| p |"))
+    row_q = next(line for line in md.splitlines() if line.startswith("| q |"))
+    assert row_p == "| p | not reached (0/3) | not reached (0/3) |"  # no bold: nobody reached it
+    assert row_q.startswith("| q | **0.5 [0.4, inf]** (2/3) | not reached (1/3) |")
+    assert "(k/n): k of the cell's n runs have a finite value" in md

@@ -172,7 +172,8 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
     if target is not None:
         tables.append(("cost_to_target", "cost_to_target", f"budget fraction to reach {METRICS[metric]} <= {target:g}"))
     for file, column, quantity in tables:
-        table = results_table(summaries, value=column, stat=stat, alpha=alpha, quantity=quantity)
+        table = results_table(summaries, value=column, stat=stat, alpha=alpha, quantity=quantity,
+                              inf_text="not reached" if column == "cost_to_target" else "inf")
         md, tex = out / f"{file}.md", out / f"{file}.tex"
         md.write_text(table.to_markdown())
         tex.write_text(table.to_latex(label=f"tab:{file.replace('_', '-')}"))

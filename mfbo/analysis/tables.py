@@ -11,7 +11,10 @@ the caption says so. A last row gives each
 label's average rank over the problems (ranked on the cell's median or mean; lowest in bold).
 
 Numbers have ``digits`` significant digits (a cell of one seed shows the value alone); ``+inf`` (nothing found: no recommendation, or a
-target never reached) is written ``inf`` (``$\\infty$`` in LaTeX), a missing cell ``–``.
+target never reached) is written ``inf`` (``$\\infty$`` in LaTeX), a missing cell ``–``. A cell
+whose centre is infinite reads ``inf_text (k/n)`` (``"not reached (0/5)"`` in the cost-to-target
+table): ``k`` of its ``n`` runs have a finite value; a cell with some infinite values adds
+``(k/n)`` too. An infinite centre is never bold: a row where no cell is finite has no best.
 Problems whose regret had to be normalised (no exact optimum) carry "(norm.)".
 """
 
@@ -71,11 +74,15 @@ class ResultsTable:
     digits: int = 3
     normalised: set[str] = field(default_factory=set)
     attainable: bool = True
+    inf_text: str = "inf"
 
     def _cell(self, problem: str, label: str, latex: bool) -> str:
         s = self.cells.get(problem, {}).get(label)
         if s is None or s["n"] == 0:
             return "–"
+        reached = f" ({s.get('n_finite', s['n'])}/{s['n']})" if s.get("n_finite", s["n"]) < s["n"] else ""
+        if math.isinf(s[self.stat]) and s[self.stat] > 0:
+            return f"{self.inf_text}{reached}"
         if self.stat == "median":
             text = _number(s["median"], self.digits, latex)
             if s["n"] > 1:
@@ -88,7 +95,7 @@ class ResultsTable:
             text = f"\\textbf{{\\boldmath {text}}}" if latex else f"**{text}**"
         if (problem, label) in self.worse:
             text += "$^\\dagger$" if latex else " †"
-        return text
+        return text + reached
 
     def _problem(self, problem: str, latex: bool) -> str:
         name = latex_escape(problem) if latex else problem.replace("|", "\\|")
@@ -120,6 +127,8 @@ class ResultsTable:
                      "Holm-adjusted p-value exceeds alpha.")
         if self.normalised:
             text += " (norm.): normalised regret (the problem has no exact optimum)."
+        if any(s.get("n_finite", s["n"]) < s["n"] for row in self.cells.values() for s in row.values()):
+            text += f" (k/n): k of the cell's n runs have a finite value ({self.inf_text}: the centre is infinite)."
         return text
 
     def to_markdown(self) -> str:
@@ -155,7 +164,7 @@ class ResultsTable:
 
 
 def results_table(values, *, value: str = "final", stat: str = "median", alpha: float = 0.05,
-                  quantity: str = "final inference regret", digits: int = 3) -> ResultsTable:
+                  quantity: str = "final inference regret", digits: int = 3, inf_text: str = "inf") -> ResultsTable:
     """Build the results table from per-run values.
 
     Args:
@@ -167,6 +176,7 @@ def results_table(values, *, value: str = "final", stat: str = "median", alpha: 
         alpha: the level of the dagger marks.
         quantity: what the values are, for the caption.
         digits: significant digits of the centre.
+        inf_text: what a cell with an infinite centre says (e.g. ``"not reached"``).
     """
     if stat not in ("median", "mean"):
         raise ValueError(f"stat must be 'median' or 'mean', got {stat!r}")
@@ -185,13 +195,13 @@ def results_table(values, *, value: str = "final", stat: str = "median", alpha: 
         if "metric" in sub and str(sub["metric"].iloc[0]).startswith("norm_"):
             normalised.add(problem)
         samples = {lab: sub.loc[sub["label"] == lab, value].to_numpy(dtype=float) for lab in labels if (sub["label"] == lab).any()}
-        cells[problem] = {lab: summarise(v) for lab, v in samples.items()}
+        cells[problem] = {lab: {**summarise(v), "n_finite": int(np.isfinite(v).sum())} for lab, v in samples.items()}
         if not any(cell["n"] for cell in cells[problem].values()):
             continue  # nothing defined on this problem (no optimum, nothing observed): a row of dashes
         comparison = compare_to_best(samples, alpha=alpha, stat=stat)
         centre = dict(zip(comparison["label"], comparison["center"]))
         best_value = min(c for c in centre.values() if not math.isnan(c))
-        best |= {(problem, lab) for lab, c in centre.items() if c == best_value}
+        best |= {(problem, lab) for lab, c in centre.items() if c == best_value and math.isfinite(c)}
         worse |= {(problem, lab) for lab, w in zip(comparison["label"], comparison["worse"]) if w}
         if len(samples) == len(labels):
             rank_rows.append(rank_lower_better([centre[lab] for lab in labels]))
@@ -205,4 +215,4 @@ def results_table(values, *, value: str = "final", stat: str = "median", alpha: 
     ranks = dict(zip(labels, np.mean(rank_rows, axis=0))) if rank_rows else {}
     return ResultsTable(problems=problems, labels=labels, cells=cells, best=best, worse=worse, ranks=ranks,
                         stat=stat, quantity=quantity, alpha=alpha, digits=digits, normalised=normalised,
-                        attainable=attainable)
+                        attainable=attainable, inf_text=inf_text)

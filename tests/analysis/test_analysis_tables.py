@@ -54,7 +54,7 @@ def test_few_seeds_say_that_no_mark_is_possible_and_single_seed_cells():
     assert "†" not in md.split("\n\n")[0]
     assert "no comparison can be significant" in md
     one = results_table(frame({"p": {"a": [0.1], "b": [float("inf")]}})).to_markdown()
-    assert "| p | **0.1** | inf |" in one
+    assert "| p | **0.1** | inf (0/1) |" in one  # no finite value among its 1 run
 
 
 def test_normalised_problems_are_marked_and_bad_arguments_named():
