@@ -21,6 +21,7 @@ from .boil import BOIL
 from .fabolas import Fabolas
 from .gp_ei import GPEI
 from .guard import GuardedStrategy, GuardOptions, guarded
+from .lc_extrapolation import LCExtrapolation
 from .mf_gp import MULTI_FIDELITY_STRATEGIES
 from .random_search import RandomSearch
 from .tree import TREE_STRATEGIES
@@ -120,6 +121,7 @@ register(RandomSearch)
 register(GPEI)
 register(BOIL)
 register(Fabolas)
+register(LCExtrapolation)
 for _cls in MULTI_FIDELITY_STRATEGIES + BANDIT_STRATEGIES + TREE_STRATEGIES:
     register(_cls)
 del _cls
