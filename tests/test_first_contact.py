@@ -242,3 +242,37 @@ def test_a_target_nobody_reached_is_not_bold_and_says_so():
     assert row_p == "| p | not reached (0/3) | not reached (0/3) |"  # no bold: nobody reached it
     assert row_q.startswith("| q | **0.5 [0.4, inf]** (2/3) | not reached (1/3) |")
     assert "(k/n): k of the cell's n runs have a finite value" in md
+
+
+def test_figure_helpers_draw_runs_log_bands_chance_levels_and_start_ranks_where_they_differ():
+    pd = pytest.importorskip("pandas")
+    import numpy as np
+
+    from mfbo.analysis import plots
+    from mfbo.analysis.stats import summarise
+
+    a, b = 0.02, 0.5  # two runs: their values are recovered exactly from either summary
+    s = summarise([a, b])
+    for stat in ("median", "mean"):
+        low, high = plots._two_runs(pd.DataFrame([s]), stat)
+        assert low[0] == pytest.approx(a) and high[0] == pytest.approx(b)
+    low, high = plots._band(pd.DataFrame([summarise([1e-4, 1e-4, 1.0])]), "mean")  # mean - se < 0
+    mean = summarise([1e-4, 1e-4, 1.0])["mean"]
+    assert 0 < low[0] < mean < high[0] and low[0] * high[0] == pytest.approx(mean**2)  # symmetric in log space
+    assert plots._chance_level("precision@10%") == 0.1 and plots._chance_level("Spearman $\\rho$") is None
+    assert plots._seeds(np.array([3, 5, 5])) == "3-5" and plots._seeds(np.array([2, 2])) == "2"
+
+    ranks = pd.DataFrame({"label": ["a", "b"] * 3, "frac": [0, 0, 0.1, 0.1, 0.2, 0.2],
+                          "rank": [1.5, 1.5, 1, 2, 2, 1], "n_blocks": [2] * 6})
+    styles = {lab: plots.LineStyle(colour="k", linestyle="-", marker="o") for lab in "ab"}
+    fig = plots.plot_rank_vs_cost(ranks, styles)
+    starts = [line.get_xdata()[0] for line in fig.axes[0].get_lines()]
+    assert starts == [0.1, 0.1]  # not the tie at budget 0
+
+    data = {"problem": "p", "metrics": [{"cost_fraction": 0.1, "fidelity": 3, "spearman": 0.5, "precision": {"10%": 0.3}},
+                                        {"cost_fraction": 1.0, "fidelity": 27, "spearman": 1.0, "precision": {"10%": 1.0}}]}
+    fig = plots.plot_calibration(data)
+    ax = fig.axes[0]
+    assert any(np.allclose(line.get_ydata(), 0.1) for line in ax.get_lines())  # the chance level of prec@10%
+    top = [child for child in ax.get_children() if type(child).__name__ == "SecondaryAxis"][0]
+    assert [t.get_text() for t in top.get_xticklabels()] == ["3", "27"]

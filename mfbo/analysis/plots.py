@@ -2,12 +2,16 @@
 :mod:`mfbo.analysis.style` (write them with :func:`~mfbo.analysis.style.save_figure`).
 
 - :func:`plot_metric_vs_cost`: a regret against the budget fraction, log scale, one panel per
-  problem, median with IQR band (or mean with a +- one standard error band) over seeds, one
-  shared legend on top. Curves are step functions (``steps-post``); where the centre is
+  problem, median with IQR band (or mean with a band of +- one standard error of the log of the
+  mean, by the delta method: ``mean * exp(+-se / mean)``, so the band lives in log space and is
+  never clipped at the axis' floor) over seeds, one shared legend on top; the y label gives the
+  number of seeds. A strategy with fewer than 3 seeds on a panel gets no band (an IQR of two runs
+  is an interpolation between them): its two runs' range is drawn as thin lines instead. Curves are step functions (``steps-post``); where the centre is
   ``+inf`` (a majority of seeds has nothing yet) nothing is drawn. A regret of exactly 0 (the
   optimum found) is drawn at the panel's floor, a factor 2 below its smallest positive value,
   marked by a dotted line labelled "0".
-- :func:`plot_rank_vs_cost`: average rank against the budget fraction.
+- :func:`plot_rank_vs_cost`: average rank against the budget fraction, from the first fraction
+  where the ranks are not all tied (before any evaluation every strategy ties).
 - :func:`plot_cd_diagram`: a critical-difference diagram in the style of Demšar (2006), Fig. 1:
   the average-rank axis with rank 1 (best) on the left, each strategy hooked to it, the critical
   difference drawn to scale above it (cut at the axis' end, and labelled so, when it is longer
@@ -18,7 +22,11 @@
   dark = cheap, light = target) with one shared colour bar.
 - :func:`plot_overhead`: strategy overhead per step against the number of observations, log-log.
 - :func:`plot_calibration`: decision precision and Spearman's rho of each fidelity against its
-  fraction of the target cost, from a calibration JSON dict (see :func:`calibration_series`).
+  fraction of the target cost, from a calibration JSON dict (see :func:`calibration_series`),
+  with the chance level of each ``prec@q`` (``q``: a random ranking's expected precision) and the
+  fidelity values on a top axis.
+
+Tick labels of log axes are written the same way in every panel (``0.01``, ``1``, ``1e-05``).
 """
 
 from __future__ import annotations
@@ -70,11 +78,9 @@ def _readable_log_ticks(ax, which: str = "y", plain: bool = False) -> None:
     axis = ax.yaxis if which == "y" else ax.xaxis
     low, high = ax.get_ylim() if which == "y" else ax.get_xlim()
     axis.set_minor_formatter(NullFormatter())
-    if plain:
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # one format in every panel (``plain`` kept for callers)
     if low > 0 and high > 0 and math.floor(math.log10(high)) - math.ceil(math.log10(low)) + 1 < 2:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _for_log(values: np.ndarray) -> np.ndarray:
@@ -114,11 +120,8 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
             metric = sub["metric"].iloc[0]
             centre_col = "median" if stat == "median" else "mean"
             centre_all = sub[centre_col].to_numpy(dtype=float)
-            if stat == "median":
-                low_all, high_all = sub["q25"].to_numpy(dtype=float), sub["q75"].to_numpy(dtype=float)
-            else:
-                se = np.nan_to_num(sub["se"].to_numpy(dtype=float), nan=0.0)
-                low_all, high_all = centre_all - se, centre_all + se
+            low_all, high_all = _band(sub, stat)
+            runs_low, runs_high = _two_runs(sub, stat)
             shown = np.concatenate([centre_all, low_all, high_all])
             positive = shown[np.isfinite(shown) & (shown > 0)]
             floor = positive.min() / 2 if positive.size else 1e-12
@@ -137,7 +140,12 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
                 high = np.maximum(_for_log(np.where(np.isfinite(centre_all[mask]), high_all[mask], np.nan)), floor)
                 style = styles[label]
                 (line,) = ax.plot(x, centre, drawstyle="steps-post", label=label, **style.line_kwargs())
-                ax.fill_between(x, low, high, step="post", color=style.colour, alpha=0.15, linewidth=0)
+                if rows_["n"].max() >= 3:
+                    ax.fill_between(x, low, high, step="post", color=style.colour, alpha=0.15, linewidth=0)
+                else:  # one or two runs: their range, not a band
+                    for edge in (runs_low[mask], runs_high[mask]):
+                        ax.plot(x, np.maximum(_for_log(edge), floor), drawstyle="steps-post", color=style.colour,
+                                linewidth=0.5, alpha=0.7)
                 handles.setdefault(label, line)
             if positive.size:
                 ax.set_yscale("log")
@@ -158,10 +166,41 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
             r = max(r for r in range(rows) if r * cols + c < len(problems)) if c < len(problems) else 0
             axes[r, c].tick_params(labelbottom=True)
         fig.supxlabel(xlabel, fontsize=7.5)
-        fig.supylabel(f"{ylabel} ({'median, IQR' if stat == 'median' else 'mean ± s.e.'})", fontsize=7.5)
+        few = " (< 3 seeds: the runs' range)" if (summary["n"] < 3).any() else ""
+        fig.supylabel(f"{ylabel} ({'median, IQR' if stat == 'median' else 'mean ± s.e. of log'}; "
+                      f"{_seeds(summary['n'])} seeds{few})", fontsize=7.5)
         _shared_legend(fig, [handles[lab] for lab in labels if lab in handles], [lab for lab in labels if lab in handles],
                        width, where="upper")
     return fig
+
+
+def _band(sub, stat: str) -> tuple[np.ndarray, np.ndarray]:
+    """The band's edges: the IQR, or the delta-method band ``mean * exp(+-se / mean)`` (module docstring)."""
+    if stat == "median":
+        return sub["q25"].to_numpy(dtype=float), sub["q75"].to_numpy(dtype=float)
+    mean = sub["mean"].to_numpy(dtype=float)
+    se = np.nan_to_num(sub["se"].to_numpy(dtype=float), nan=0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(mean > 0, np.exp(np.minimum(se / mean, 50.0)), 1.0)
+    return mean / factor, mean * factor
+
+
+def _two_runs(sub, stat: str) -> tuple[np.ndarray, np.ndarray]:
+    """The lower and upper of two runs, recovered exactly from the summary: linear quantiles of
+    ``a <= b`` give ``q25 = a + (b - a) / 4`` and ``q75 = a + 3 (b - a) / 4``; the mean and standard
+    error give ``mean -+ se``. (For one run both are its value.)"""
+    if stat == "median":
+        q25, q75 = sub["q25"].to_numpy(dtype=float), sub["q75"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            return 1.5 * q25 - 0.5 * q75, 1.5 * q75 - 0.5 * q25
+    mean, se = sub["mean"].to_numpy(dtype=float), np.nan_to_num(sub["se"].to_numpy(dtype=float), nan=0.0)
+    return mean - se, mean + se
+
+
+def _seeds(n) -> str:
+    """``"5"`` or ``"3-5"``: the number of seeds behind the curves."""
+    values = sorted({int(v) for v in n if v > 0})
+    return "0" if not values else str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
 
 
 def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label: str = "problems",
@@ -172,6 +211,10 @@ def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label:
     width = SINGLE_COLUMN
     legend_rows = math.ceil(len(labels) / _legend_cols(len(labels), width))
     n_blocks = int(ranks["n_blocks"].max()) if len(ranks) else 0
+    spread = ranks.groupby("frac")["rank"].agg(lambda r: r.max() - r.min())
+    informative = spread.index[spread.to_numpy() > 1e-12]
+    if len(informative):  # before any evaluation every strategy ties: start where they differ
+        ranks = ranks[ranks["frac"] >= informative.min()]
     with paper_style():
         fig = new_figure(width, 2.0 + legend_rows * _LEGEND_HEIGHT)
         ax = fig.add_subplot()
@@ -179,6 +222,7 @@ def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label:
             sub = ranks[ranks["label"] == label]
             ax.plot(sub["frac"], sub["rank"], drawstyle="steps-post", label=label, **styles[label].line_kwargs())
         ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])  # as the regret panels
         ax.set_ylim(0.8, len(labels) + 0.2)
         ax.set_yticks(range(1, len(labels) + 1))
         ax.grid(True, axis="y")
@@ -375,6 +419,35 @@ def calibration_series(data: Mapping[str, Any]) -> tuple[str, np.ndarray, dict[s
     return title, x, series
 
 
+def _chance_level(series_name: str) -> float | None:
+    """``q`` for a ``precision@q`` series (``"precision@10%"`` -> 0.1), else None."""
+    if not series_name.startswith("precision@"):
+        return None
+    text = series_name.split("@", 1)[1].strip()
+    try:
+        return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        return None
+
+
+def _fidelity_axis(ax, x: np.ndarray, data: Mapping[str, Any]) -> bool:
+    """A top axis with each level's fidelity value at its cost fraction (when the data has them);
+    whether it was drawn."""
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), list) else data.get("levels") or []
+    values = [m.get("fidelity") for m in metrics] if len(metrics) == len(x) else []
+    keep = [(xi, v) for xi, v in zip(x, values) if v is not None and np.isfinite(xi) and xi > 0]
+    if not keep:
+        return False
+    from matplotlib.ticker import NullLocator
+
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([xi for xi, _ in keep], [f"{v:.3g}" if isinstance(v, (int, float)) else str(v) for _, v in keep])
+    top.xaxis.set_minor_locator(NullLocator())
+    top.tick_params(labelsize=6, length=2, pad=1)
+    top.set_xlabel("fidelity", fontsize=6.5, labelpad=1)
+    return True
+
+
 def plot_calibration(data: Mapping[str, Any]):
     """Decision precision and Spearman's rho against the fraction of the target cost (log x)."""
     from matplotlib.ticker import FuncFormatter
@@ -394,8 +467,14 @@ def plot_calibration(data: Mapping[str, Any]):
             finite_values.append(y[keep])
             ax.plot(x[keep], y[keep], label=name, color=colours[i % 5], marker=markers[i % 5],
                     linestyle=linestyles[i % 5])
+            chance = _chance_level(name)
+            if chance is not None:  # a random ranking's expected precision
+                ax.axhline(chance, color=colours[i % 5], linewidth=0.6, linestyle=(0, (1, 2)), zorder=0)
+                ax.text(1.0, chance, f" chance {chance:g}", transform=ax.get_yaxis_transform(), ha="left",
+                        va="center", fontsize=6, color=colours[i % 5])
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        marked = _fidelity_axis(ax, x, data)
         ax.set_xlabel("fraction of the target cost")
         ax.set_ylabel("agreement with the target")
         low = float(np.concatenate(finite_values).min())
@@ -403,6 +482,6 @@ def plot_calibration(data: Mapping[str, Any]):
         ax.axhline(0.0, color="0.6", linewidth=0.6, zorder=0)
         ax.grid(True, which="major")
         if title:
-            ax.set_title(title, pad=2)
+            ax.set_title(title, pad=20 if marked else 2)
         ax.legend(loc="lower right")
     return fig
