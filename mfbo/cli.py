@@ -183,12 +183,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     failed = [t for t in trials if t.get("status") == "failed"]
     cost = trials[-1]["cum_cost"] if trials else 0.0
     print(f"trials    {len(trials)} ({len(failed)} failed), cost {cost:.4g}")
-    by_fidelity: dict[Any, list[float]] = defaultdict(lambda: [0, 0.0])
-    for t in trials:
-        by_fidelity[t.get("fidelity")][0] += 1
-        by_fidelity[t.get("fidelity")][1] += t.get("cost") or 0.0
-    if by_fidelity and any(f is not None for f in by_fidelity):
-        print("fidelity  " + "  ".join(f"{f}: {n} trials, {c / max(cost, 1e-300):.0%} of cost" for f, (n, c) in sorted(by_fidelity.items(), key=lambda kv: (kv[0] is None, kv[0]))))
+    for line in budget_by_fidelity(trials, (run.header.get("problem") or {}).get("fidelity") or {}):
+        print(line)
     if trials:
         last = trials[-1]
         print(f"recommendation {json.dumps(last.get('recommendation'))}")
@@ -202,6 +198,44 @@ def cmd_show(args: argparse.Namespace) -> int:
     if run.footer:
         print(f"stopped   {run.footer.get('stop_reason')}")
     return 0
+
+
+#: More distinct fidelity values than this are grouped into ranges by ``mfbo show``.
+MAX_FIDELITY_ROWS = 6
+
+
+def budget_by_fidelity(trials: list[dict[str, Any]], fidelity: dict[str, Any]) -> list[str]:
+    """Where the budget went: one line per fidelity (per range of fidelities, with more than
+    :data:`MAX_FIDELITY_ROWS` values: four equal ranges below the target), with its trials and
+    share of the cost; nothing for a problem without a fidelity."""
+    values = [t.get("fidelity") for t in trials]
+    if not trials or all(v is None for v in values):
+        return []
+    target = fidelity.get("target")
+    numeric = all(isinstance(v, (int, float)) for v in values)
+    if numeric and len(set(values)) > MAX_FIDELITY_ROWS:
+        below = [v for v in values if v != target] or [target]
+        low, high = min(below), max(below)
+        edges = [low + (high - low) * k / 4 for k in range(5)]
+
+        def key(v: float) -> tuple[float, float]:
+            return (v, v) if v == target else next((edges[k], edges[k + 1]) for k in range(4) if v <= edges[k + 1] or k == 3)
+    else:
+        def key(v: Any) -> Any:
+            return v
+    groups: dict[Any, list[float]] = defaultdict(lambda: [0, 0.0])
+    for t in trials:
+        groups[key(t.get("fidelity"))][0] += 1
+        groups[key(t.get("fidelity"))][1] += t.get("cost") or 0.0
+    total = sum(c for _, c in groups.values()) or 1e-300
+    name = fidelity.get("name", "fidelity")
+    lines = [f"budget by fidelity ({name}; target {_fmt(target, '.4g')}):"]
+    for group, (n, c) in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])):
+        text = (f"{_fmt(group[0], '.3g')}-{_fmt(group[1], '.3g')}" if isinstance(group, tuple) and group[0] != group[1]
+                else _fmt(group[0] if isinstance(group, tuple) else group, ".4g"))
+        text += " (target)" if group == target or group == (target, target) else ""
+        lines.append(f"  {text:<20} {n:>4} trials  {c / total:>4.0%} of cost")
+    return lines
 
 
 def configuration_progress(command: str, quiet: bool) -> Callable[[int, int], None]:

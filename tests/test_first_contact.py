@@ -276,3 +276,18 @@ def test_figure_helpers_draw_runs_log_bands_chance_levels_and_start_ranks_where_
     assert any(np.allclose(line.get_ydata(), 0.1) for line in ax.get_lines())  # the chance level of prec@10%
     top = [child for child in ax.get_children() if type(child).__name__ == "SecondaryAxis"][0]
     assert [t.get_text() for t in top.get_xticklabels()] == ["3", "27"]
+
+
+def test_show_says_where_the_budget_went():
+    from mfbo.cli import budget_by_fidelity
+
+    trials = [{"fidelity": 1, "cost": 0.2}] * 5 + [{"fidelity": 5, "cost": 1.0}]
+    assert budget_by_fidelity(trials, {"name": "level", "target": 5}) == [
+        "budget by fidelity (level; target 5):",
+        "  1                       5 trials   50% of cost",
+        "  5 (target)              1 trials   50% of cost",
+    ]
+    continuous = [{"fidelity": 0.01 * k, "cost": 0.1} for k in range(9)] + [{"fidelity": 1.0, "cost": 0.1}]
+    lines = budget_by_fidelity(continuous, {"name": "z", "target": 1.0})
+    assert lines[1].startswith("  0-0.02 ") and lines[-1].startswith("  1 (target)") and len(lines) == 6
+    assert budget_by_fidelity([{"fidelity": None, "cost": 1.0}], {}) == []
