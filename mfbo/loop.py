@@ -41,8 +41,10 @@ Asynchronous workers on a simulated clock
 With ``workers = W > 1``, ``W`` evaluations run at once on a simulated clock
 (:mod:`mfbo.simulator`): an evaluation that starts at ``t`` ends at ``t + cost`` (cost units read
 as time), the strategy is told results in simulated completion order and asks with the other
-trials still pending. Each record carries its simulated ``start`` and ``end`` and its ``worker``;
-records appear in the log in completion order, so ``cum_cost`` grows down the log while ``id``
+trials still pending. A strategy that cannot propose anything before a pending result arrives
+returns ``None`` from ``ask`` (:meth:`Strategy.ask`): the free workers wait for the next
+completion. Each record carries its simulated ``start`` and ``end`` and its ``worker``; records
+appear in the log in completion order, so ``cum_cost`` grows down the log while ``id``
 (ask order) need not. The stopping rule ``stop`` is
 
 - ``"cost"`` (default): the budget is the **total cost** of all evaluations, the rule above with
@@ -450,6 +452,8 @@ class _Run:
             if self.stop_reason is not None:
                 return
             trial, ask_time = self.call_strategy("ask", self.strategy.ask)
+            if trial is None:  # the strategy waits for a running trial's result (Strategy.ask)
+                return
             resume_from = _resume_point(trial, self.fidelities)
             try:
                 known_cost = self.known_cost(trial, resume_from)

@@ -124,9 +124,15 @@ class Strategy:
         return None if self.fidelity is None else self.fidelity.target
 
     # The interface ------------------------------------------------------------------------------
-    def ask(self) -> Trial:
-        """Propose the next trial; it stays in :attr:`pending` until told."""
+    def ask(self) -> Trial | None:
+        """Propose the next trial; it stays in :attr:`pending` until told. ``None``: the strategy
+        waits for a pending trial's result before it can propose one (a sequential method with
+        several workers; :func:`mfbo.minimize` then leaves the worker idle until the next result)."""
         suggestion = self._suggest()
+        if suggestion is None:
+            if not self.pending:
+                raise ValueError(f"strategy {self.name!r} proposed nothing with no trial pending (None means: wait for a pending result)")
+            return None
         if isinstance(suggestion, Continuation):
             trial = self._continuation_trial(suggestion)
         else:
@@ -181,7 +187,8 @@ class Strategy:
 
     # Hooks for subclasses --------------------------------------------------------------------------
     def _suggest(self) -> tuple[Mapping[str, Any], float | None] | Continuation:
-        """Return ``(config, fidelity)`` for a new trial, or a :class:`Continuation` of a told one."""
+        """Return ``(config, fidelity)`` for a new trial, a :class:`Continuation` of a told one, or
+        (only while trials are pending) ``None`` to wait for a result."""
         raise NotImplementedError  # abstract
 
     def _observe(self, trial: Trial, observation: Observation) -> None:

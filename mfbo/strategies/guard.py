@@ -198,12 +198,15 @@ class GuardedStrategy(Strategy):
         return {**self.inner.options(), "guard": self.guard.to_dict()}
 
     # Ask / tell ----------------------------------------------------------------------------------
-    def ask(self) -> Trial:
-        """A guard trial when a check is due and needs one, else the wrapped strategy's trial."""
+    def ask(self) -> Trial | None:
+        """A guard trial when a check is due and needs one, else the wrapped strategy's trial
+        (``None`` when it waits for a pending result)."""
         check = self._due_check()
         if check is not None:
             return self._file(check)
         trial = self.inner.ask()
+        if trial is None:  # the wrapped strategy waits for a pending result
+            return None
         self._since += 1
         return trial
 

@@ -142,9 +142,7 @@ def test_refusals():
     with pytest.raises(ValueError, match="plans with the run's budget"):
         strategy.ask()
     strategy.set_budget(5.0)
-    strategy.ask()
-    with pytest.raises(ValueError, match="one evaluation at a time"):
-        strategy.ask()
+    assert strategy.ask() is not None
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -173,10 +171,77 @@ def test_wall_clock_budget_with_one_worker(method):
     assert result.total_cost <= 6.0 + 1e-9 and strategy.validated
 
 
-def test_several_workers_are_refused():
+# One worker: the trial sequences of the serial searches (before they could run in parallel):
+# (number of trials, total cost, fidelities of the first 20 trials) on the ladder, budget 25, seed 0.
+SERIAL_LADDER = {
+    "kometo": (75, 24.7, [5, 5, 5, 5, 3, 3, 5, 5, 5, 5, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5]),
+    "mf-pdoo": (70, 24.8, [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3]),
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_worker_log_is_the_serial_searchs(method):
+    _, result = run(method, mfbo.problems.get("quadratic-ladder"), 25.0)
+    n, cost, fidelities = SERIAL_LADDER[method]
+    assert len(result.trials) == n and result.total_cost == pytest.approx(cost, abs=1e-9)
+    assert [t.fidelity for t in result.trials[:20]] == fidelities
+    assert all(t.worker == 0 for t in result.trials)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("stop", ["cost", "wall_clock"])
+def test_four_workers_run_to_the_end_within_the_budget(method, stop):
+    problem = mfbo.problems.get("mfhartmann3-good")
+    logs = []
+    for _ in range(2):
+        strategy = mfbo.strategies.make(method, problem, seed=3)
+        result = mfbo.minimize(problem, strategy, budget=20.0, workers=4, stop=stop)
+        logs.append([(*row, t.worker, t.start) for row, t in zip(trial_log(result), result.trials)])
+        assert strategy.validated and result.recommendation is not None
+        ends = sorted(t.end for t in result.trials)
+        assert ends[-1] <= 20.0 + 1e-9 and (stop == "wall_clock" or result.total_cost <= 20.0 + 1e-9)
+        assert len({t.worker for t in result.trials}) == 4
+        assert result.total_cost > 1.3 * ends[-1]  # evaluations ran at once
+    assert logs[0] == logs[1]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_four_workers_ask_each_evaluation_once(method):
+    """While a result is pending, a cell asked for by several instances is not asked again, and
+    ``ask`` returns None when every search waits for a pending result."""
+    problem = mfbo.problems.get("quadratic-ladder")
+    strategy = mfbo.strategies.make(method, problem, seed=0)
+    strategy.set_budget(25.0)
+    asked = [strategy.ask() for _ in range(40)]
+    trials = [t for t in asked if t is not None]
+    assert trials and asked[-1] is None
+    keys = [(tuple(sorted(t.config.items())), t.fidelity) for t in trials]
+    assert len(keys) == len(set(keys))
+    assert sum(problem.cost(t.config, t.fidelity) for t in trials) <= 25.0 + 1e-9
+
+
+def test_kometo_with_four_workers_finds_the_ladder_optimum():
+    problem = mfbo.problems.get("quadratic-ladder")
+    for seed in range(3):
+        strategy = mfbo.strategies.make("kometo", problem, seed=seed)
+        result = mfbo.minimize(problem, strategy, budget=50.0, workers=4)
+        assert result.recommendation["bs"] == 64 and result.regret < 1e-4
+        assert strategy.best_observed()[0].fidelity == 5 and result.total_cost <= 50.0 + 1e-9
+
+
+def test_mf_pdoo_with_four_workers_reaches_the_target_level_of_the_ladder():
+    problem = mfbo.problems.get("quadratic-ladder")
+    strategy = mfbo.strategies.make("mf-pdoo", problem, seed=0)
+    result = mfbo.minimize(problem, strategy, budget=50.0, workers=4)
+    assert result.regret < 0.01 and strategy.best_observed()[0].fidelity == 5
+
+
+def test_a_strategy_that_waits_with_nothing_pending_is_an_error():
     problem = mfbo.problems.get("currin")
-    with pytest.raises(Exception, match="one evaluation at a time"):
-        mfbo.minimize(problem, mfbo.strategies.make("kometo", problem), budget=6.0, workers=2)
+    strategy = mfbo.strategies.make("kometo", problem)
+    strategy._suggest = lambda: None
+    with pytest.raises(ValueError, match="proposed nothing with no trial pending"):
+        strategy.ask()
 
 
 @pytest.mark.parametrize("name", ["currin", "park", "hartmann3", "mfhartmann3-moderate", "quadratic-ladder", "forrester"])
@@ -258,3 +323,19 @@ def test_costs_that_depend_on_the_configuration(method):
     strategy, result = run(method, problem, 15.0)
     assert result.total_cost <= 15.0 + 1e-9
     assert strategy.validated and result.recommendation is not None
+
+
+class OneAtATime(mfbo.strategies.base.Strategy):
+    """Random search that waits for each result (``ask`` returns None while a trial is pending)."""
+
+    name = "one-at-a-time"
+
+    def _suggest(self):
+        return None if self.pending else (self.space.sample(self.rng), None)
+
+
+@pytest.mark.parametrize("stop", ["cost", "wall_clock"])
+def test_the_loop_lets_a_strategy_wait_for_a_result(stop):
+    problem = mfbo.Problem.from_function(lambda c: c["x"] ** 2, Space(x=Float(-1.0, 1.0)), cost=lambda c, z=None: 1.0)
+    result = mfbo.minimize(problem, OneAtATime(problem.space, problem=problem), budget=5.0, workers=3, stop=stop)
+    assert [(t.start, t.end, t.worker) for t in result.trials] == [(float(i), float(i + 1), 0) for i in range(5)]

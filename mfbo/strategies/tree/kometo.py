@@ -42,6 +42,10 @@ Design (each item is a choice of ours, not the paper's text):
    is recommended (:mod:`.search`). Before that, ``recommend()`` names the best cell at the highest
    fidelity evaluated so far.
 
+5. **Several workers** (:mod:`.search`, "Several workers"): the instances run concurrently, and the
+   children of the cells an instance opens at one depth are evaluated at once (SequOOL decides
+   them all before any of their values is known); the next depth waits for all of them.
+
 Defaults: ``k = 2``. ``h_max`` is capped by the partition's maximum depth. The method is
 deterministic given the partition, whose tie-breaks use the seed (:mod:`.partition`).
 """
@@ -54,7 +58,7 @@ from typing import Any
 from ...problems.base import Problem
 from ...space import Fidelity, Space
 from .partition import Cell
-from .search import Search, TreeSearch
+from .search import Purse, Search, TreeSearch
 
 __all__ = ["Kometo"]
 
@@ -92,31 +96,35 @@ class Kometo(TreeSearch):
         opened = [1] + [h_max // h for h in range(1, h_max + 1)]
         return sum(m * self.k * self.cost(self.fidelity_at(h + 1, horizon)) for h, m in enumerate(opened))
 
-    def _instance(self, i: int, n: int, share: float) -> Search:
+    def _instance(self, i: int, n: int, purse: Purse) -> Search:
         horizon = self.horizons[i]
-        if self.planned_cost(0, horizon) > share:
+        if self.planned_cost(0, horizon) > purse.amount:
             return None
         h_max = 0
-        while h_max + 2 < self.partition.max_depth and self.planned_cost(h_max + 1, horizon) <= share:
+        while h_max + 2 < self.partition.max_depth and self.planned_cost(h_max + 1, horizon) <= purse.amount:
             h_max += 1
-        return (yield from self.sequool(h_max, horizon, share))
+        return (yield from self.sequool(h_max, horizon, purse))
 
-    def sequool(self, h_max: int, horizon: int, share: float) -> Search:
+    def sequool(self, h_max: int, horizon: int, purse: Purse) -> Search:
         """SequOOL with depth budget ``h_max`` and the fidelity schedule of ``horizon``; it stops
-        early if an opening would take it past ``share`` (costs that depend on the configuration
-        can exceed the plan, which priced the cube's centre)."""
+        early if an opening would take it past ``purse.amount`` (costs that depend on the
+        configuration can exceed the plan, which priced the cube's centre). The cells opened at one
+        depth are evaluated as one batch (in parallel with several workers)."""
         mine: list[tuple[Cell, float, float]] = []  # this instance's (cell, fidelity, value)
-        to_open, spent = [self.partition.root], 0.0
+        to_open, over = [self.partition.root], False
         for h in range(h_max + 1):
             z = self.fidelity_at(h + 1, horizon)
+            batch: list[Cell] = []
             for cell in to_open:
                 children = self.partition.children(cell)
-                spent += self.price(children, z)
-                if spent > share:
+                price = self.price(children, z, {self._key(c, z) for c in batch})
+                if purse.spent + price > purse.amount:
+                    over = True
                     break
-                for child in children:
-                    mine.append((child, z, (yield from self.value(child, z))))
-            if spent > share:
+                purse.spent += price
+                batch += children
+            mine += [(c, z, v) for c, v in zip(batch, (yield from self.values(batch, z)))]
+            if over:
                 break
             depth = [j for j, (c, _, _) in enumerate(mine) if c.depth == h + 1]
             ranked = sorted(depth, key=lambda j: (mine[j][2], j))

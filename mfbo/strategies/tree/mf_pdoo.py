@@ -37,8 +37,11 @@ Defaults and deviations:
   ``C |z - z'|``, starting from ``1e-4``; we take ``C`` (or ``zeta``) as given and fixed.
 - Split rule and tie-breaks of the partition: :mod:`.partition` (random among longest sides, so
   seeds differ; the authors' code is deterministic). Otherwise the method is deterministic.
-- The instances run one after the other (the paper runs them in parallel with fixed shares; with
-  fixed shares the order does not matter, except for the shared memory of evaluations).
+- With one worker the instances run one after the other (the paper runs them in parallel with
+  fixed shares; with fixed shares the order does not matter, except for the shared memory of
+  evaluations). With several workers (:mod:`.search`, "Several workers") they run concurrently with
+  the shares fixed when they start, and an expansion's ``K`` children are evaluated at once; the
+  root (at ``zeta^{-1}(nu)``, the same for every instance) is evaluated once, while the others wait.
 - The expansion stops when the next one does not fit the share (the authors' code overshoots the
   share by one expansion); cells at the partition's maximum depth are not expanded.
 """
@@ -52,7 +55,7 @@ from typing import Any
 from ...problems.base import Problem
 from ...space import Fidelity, Space
 from .partition import Cell
-from .search import Search, TreeSearch
+from .search import Purse, Search, TreeSearch
 
 __all__ = ["MFPDOO"]
 
@@ -119,15 +122,17 @@ class MFPDOO(TreeSearch):
             n = int(0.5 * d_max * math.log(n_target / math.log(n_target))) if n_target > math.e else 1
         return max(1, min(n, int(n_target / 2)))
 
-    def _instance(self, i: int, n: int, share: float) -> Search:
-        return (yield from self.mfdoo(self.nu, self.rho ** (n / (n - i)), share))
+    def _instance(self, i: int, n: int, purse: Purse) -> Search:
+        return (yield from self.mfdoo(self.nu, self.rho ** (n / (n - i)), purse))
 
-    def mfdoo(self, nu: float, rho: float, share: float) -> Search:
-        """MFDOO with ``(nu, rho)`` spending at most ``share``; returns ``(cell, fidelity)``."""
+    def mfdoo(self, nu: float, rho: float, purse: Purse) -> Search:
+        """MFDOO with ``(nu, rho)`` spending at most ``purse.amount``; returns ``(cell, fidelity)``.
+        An expansion's ``K`` children are evaluated as one batch (in parallel with several workers)."""
         root, z = self.partition.root, self.z_for(nu)
-        spent = self.price([root], z)
-        if spent > share:
+        price = self.price([root], z)
+        if price > purse.amount:
             return None
+        purse.spent += price
         value = yield from self.value(root, z)
         leaves = [(value - nu - self.zeta(z), 0, root, z)]  # (b, order, cell, fidelity)
         best = (value + self.zeta(z), 0, root, z)  # (pessimistic value, order, cell, fidelity)
@@ -140,11 +145,10 @@ class MFPDOO(TreeSearch):
             h = cell.depth + 1
             z = self.z_for(nu * rho**h)
             price = self.price(children, z)
-            if spent + price > share:
+            if purse.spent + price > purse.amount:
                 break
-            spent += price
-            for child in children:
-                value = yield from self.value(child, z)
+            purse.spent += price
+            for child, value in zip(children, (yield from self.values(children, z))):
                 heapq.heappush(leaves, (value - nu * rho**h - self.zeta(z), order, child, z))
                 best = min(best, (value + self.zeta(z), order, child, z), key=lambda t: t[:2])
                 order += 1
