@@ -357,7 +357,7 @@ def minimize(
         "seed": strategy.seed,
         "budget": float(budget),
     }
-    strategy.set_budget(budget, stop)
+    strategy.set_budget(budget, stop, workers)
     header = {
         "spec": spec, "execution": {"workers": workers, "stop": stop}, "problem": problem.to_dict(),
         "versions": _versions(), "environment": _environment(), "started": _now(), **(log_header or {}),

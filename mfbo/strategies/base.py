@@ -69,6 +69,7 @@ class Strategy:
         self._told: dict[int, int] = {}  # trial id -> index in history
         self.budget: float | None = None
         self.budget_stop = "cost"
+        self.workers = 1
         self._next_id = 0
         self._notes: list[str] = []
 
@@ -83,12 +84,14 @@ class Strategy:
             if name not in common and p.kind == inspect.Parameter.KEYWORD_ONLY
         }
 
-    def set_budget(self, budget: float, stop: str = "cost") -> None:
+    def set_budget(self, budget: float, stop: str = "cost", workers: int = 1) -> None:
         """Called by :func:`mfbo.minimize` before the first ask: the run's total budget, in cost
-        units, for methods that plan with it (initial designs, brackets), and the loop's stop
-        rule (``"cost"`` or ``"wall_clock"``, see :mod:`mfbo.loop`)."""
+        units, for methods that plan with it (initial designs, brackets), the loop's stop
+        rule (``"cost"`` or ``"wall_clock"``, see :mod:`mfbo.loop`) and its number of simulated
+        workers (under ``"wall_clock"`` the total cost may reach ``workers * budget``)."""
         self.budget = float(budget)
         self.budget_stop = str(stop)
+        self.workers = int(workers)
 
     def budget_left(self) -> float | None:
         """What the run may still spend, in cost units: the budget less the cost of the told

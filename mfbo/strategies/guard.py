@@ -179,8 +179,8 @@ class GuardedStrategy(Strategy):
         return getattr(self.inner, attr)
 
     # Delegated -----------------------------------------------------------------------------------
-    def set_budget(self, budget: float, stop: str = "cost") -> None:
-        self.inner.set_budget(budget, stop)
+    def set_budget(self, budget: float, stop: str = "cost", workers: int = 1) -> None:
+        self.inner.set_budget(budget, stop, workers)
 
     def budget_left(self) -> float | None:
         return self.inner.budget_left()
