@@ -23,10 +23,18 @@ observations at random rungs of the strategies' fidelity ladder
 7-D, learned cost, learning curves) each observation carries its curve, so the GP also gets
 the curve points and the acquisition the continuations of the runs, as in a real run.
 
+``--fabolas [N ...]`` times FABOLAS instead (issue #15, :func:`fabolas_overhead`): tell + ask at
+``n`` = 50, 100, 200 observations of ``digits-svm`` (cost model; random configurations at
+log-uniform random subsets), median and max over ``--fabolas-steps`` steps after the first ask
+(which runs the MCMC burn-in and is reported apart), wall and CPU seconds; Emukit's FABOLAS
+(``emukit.examples.fabolas.FabolasLoop``, needs ``emukit`` and ``GPy``) times its loop iterations
+on the same data in the same process (``--no-emukit`` skips it).
+
     python experiments/bench_overhead.py                       # everything (long: the reference is slow)
     python experiments/bench_overhead.py --part 1 --seeds 2 --variants continuous
     python experiments/bench_overhead.py --part 2 --sizes 200 2000
     python experiments/bench_overhead.py --part 2 --sizes 200 --problem lcbench/3945 --threads 1
+    python experiments/bench_overhead.py --threads 1 --fabolas 50 100 200 --fabolas-steps 3
     python experiments/bench_overhead.py --threads 1 --boil 50 100 200       # BOIL (issue #15), boil_overhead
 """
 
@@ -238,9 +246,78 @@ def boil_overhead(sizes: list[int], steps: int, seed: int = 0, problem_name: str
         print(f"| {n} | {len(strategy._rows)} | {np.median(wall[:-1]):.2f} | {np.max(wall):.2f} | {wall[-1]:.2f} | {np.median(cpu[:-1]):.2f} |", flush=True)
 
 
+# --- FABOLAS (issue #15): seconds per step at n observations, and Emukit's FABOLAS on the same data -----------
+def fabolas_data(n: int, seed: int) -> tuple[mfbo.problems.base.Problem, list[tuple[dict, float, object]]]:
+    """``n`` evaluations of ``digits-svm`` (cost model) at random configurations and log-uniform
+    random subsets, the same for every size (prefixes)."""
+    problem = mfbo.problems.get("digits-svm", cost="model")
+    rng = np.random.default_rng(seed)
+    configs = problem.space.sample(rng, n)
+    subsets = problem.fidelity.low * (problem.fidelity.high / problem.fidelity.low) ** rng.uniform(size=n)
+    return problem, [(c, float(s), problem.evaluate(c, float(s))) for c, s in zip(configs, subsets)]
+
+
+def emukit_steps(problem, data, steps: int) -> list[float]:
+    """Seconds of Emukit's FABOLAS loop per iteration (model updates + acquisition optimisation,
+    the evaluation's time subtracted) on ``data``, subsets as dataset sizes."""
+    from emukit.core import ContinuousParameter, ParameterSpace
+    from emukit.core.loop import FixedIterationsStoppingCondition, UserFunctionWrapper
+    from emukit.examples.fabolas.fabolas_loop import FabolasLoop
+
+    n_train = problem.subset_size(1.0)
+    s_min, s_max = problem.subset_size(problem.fidelity.low), n_train
+    X = np.array([np.append(problem.space.encode(c), problem.subset_size(s)) for c, s, _ in data])
+    Y, cost = np.array([[o.value] for _, _, o in data]), np.array([o.cost for _, _, o in data])
+    eval_time = []
+
+    def evaluate(x: np.ndarray):
+        start = time.perf_counter()
+        obs = problem.evaluate(problem.space.decode(x[0, :-1]), float(np.clip(x[0, -1] / n_train, problem.fidelity.low, 1.0)))
+        eval_time.append(time.perf_counter() - start)
+        return np.array([[obs.value]]), np.array([[obs.cost]])
+
+    space = ParameterSpace([ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(problem.space.dim)])
+    loop = FabolasLoop(space, X, Y, cost, s_min=s_min, s_max=s_max)
+    times = []
+    for _ in range(steps):
+        start, before = time.perf_counter(), sum(eval_time)
+        loop.run_loop(UserFunctionWrapper(evaluate, extra_output_names=["cost"]), FixedIterationsStoppingCondition(loop.loop_state.iteration + 1))
+        times.append(time.perf_counter() - start - (sum(eval_time) - before))
+    return times
+
+
+def fabolas_overhead(sizes: list[int], steps: int, seed: int = 0, emukit: bool = True) -> None:
+    """Median and max seconds per FABOLAS step (tell + ask; wall and CPU) at ``n`` observations,
+    after a first ask that runs the MCMC burn-in (reported apart); Emukit's FABOLAS on the same data."""
+    print(f"\n## FABOLAS: seconds per step (tell + ask) at n observations of digits-svm (cost model), {steps} steps after the first ask (burn-in)\n")
+    print("| n | first ask s | median s (wall) | max s (wall) | median s (CPU) | Emukit FABOLAS median s | Emukit / ours (median wall) |\n|---|---|---|---|---|---|---|")
+    problem, data = fabolas_data(max(sizes) + steps, seed)
+    for n in sizes:
+        strategy = make("fabolas", problem, seed=seed)
+        for config, s, obs in data[:n]:
+            strategy.add_observation(config, s, obs)
+        start = time.perf_counter()
+        trial = strategy.ask()
+        first, wall, cpu = time.perf_counter() - start, [], []
+        for _ in range(steps):
+            obs = problem.evaluate(trial.config, trial.fidelity)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            strategy.tell(trial, obs)
+            trial = strategy.ask()
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - cpu_start)
+        ref = emukit_steps(problem, data[:n], steps) if emukit else []
+        ratio = f"{np.median(ref) / np.median(wall):.2f}" if ref else "not run"
+        print(f"| {n} | {first:.1f} | {np.median(wall):.2f} | {np.max(wall):.2f} | {np.median(cpu):.2f} | {np.median(ref) if ref else float('nan'):.2f} | {ratio} |", flush=True)
+
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", type=int, choices=[1, 2], action="append", help="which part(s) to run (default both)")
+    parser.add_argument("--fabolas", nargs="*", type=int, metavar="N", help="only time FABOLAS at these n (default 50 100 200)")
+    parser.add_argument("--fabolas-steps", type=int, default=3, help="FABOLAS steps timed per n")
+    parser.add_argument("--no-emukit", action="store_true", help="skip Emukit's FABOLAS (the reference timing)")
     parser.add_argument("--boil", nargs="*", type=int, metavar="N", help="only time BOIL at these n (default 50 100 200), on --problem if given, else lcbench/3945")
     parser.add_argument("--boil-steps", type=int, default=5, help="BOIL steady steps timed per n")
     parser.add_argument("--seeds", type=int, default=2)
@@ -257,6 +334,9 @@ def main() -> None:
     print(f"torch threads: {torch.get_num_threads()}")
     if args.boil is not None:
         boil_overhead(args.boil or [50, 100, 200], args.boil_steps, problem_name=args.problem if args.problem != "augmented-hartmann" else "lcbench/3945")
+        return
+    if args.fabolas is not None:
+        fabolas_overhead(args.fabolas or [50, 100, 200], args.fabolas_steps, emukit=not args.no_emukit)
         return
     parts = args.part or [1, 2]
     if 1 in parts:

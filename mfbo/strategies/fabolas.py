@@ -70,6 +70,10 @@ Deviations from the paper and from RoBO
    workers each ask uses the data told so far. Failed trials (error or NaN) are left out of
    both GPs.
 
+10. The number of MCMC walkers (= hyperparameter samples) is ``max(n_hypers, 2 P)``,
+    ``P = d + 4`` hyperparameters (emcee refuses fewer than ``2 P`` walkers); RoBO raises
+    ``n_hypers`` to ``3 (P - 1)`` when it is below ``2 (P - 1)``.
+
 Defaults not in the paper: ``n_hypers = 12``, ``burnin = 100``, ``chain_length = 100``
 (RoBO's), ``n_innovations = 400`` (RoBO's ``Np``), ``n_candidates = 500`` (RoBO's random
 sampling), ``n_init = 5``.
