@@ -104,6 +104,8 @@ def _summary(strategy: str) -> str:
     doc = (strategies._lookup(strategy).__doc__ or "").strip().splitlines()
     line = re.sub(r":\w+:`~?([\w.]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], doc[0] if doc else "")
     line = line.replace("``", "").replace(" (module docstring)", "").rstrip(".")
+    room = 100 - 6 - len(strategy)  # the listing stays within 100 columns
+    line = line if len(line) <= room else line[: room - 3].rstrip(" ,;:") + "..."
     return f"  - {line}" if line else ""
 
 
