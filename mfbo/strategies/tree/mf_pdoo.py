@@ -86,6 +86,7 @@ class MFPDOO(TreeSearch):
         self.nu, self.rho, self.n_instances = float(nu), float(rho), n_instances
         self.bias = self._bias_option(bias)
         self._z_at: dict[float, float] = {}
+        self._zeta: dict[float, float] = {}
 
     def _bias_option(self, bias: Any) -> str | float:
         allowed = "'problem' or a number C >= 0 (zeta(z) = C (1 - s(z)))"
@@ -102,10 +103,11 @@ class MFPDOO(TreeSearch):
         return c
 
     def zeta(self, fidelity: float) -> float:
-        """The bias bound ``zeta(z)`` in use."""
-        if self.bias == "problem":
-            return float(self.problem.bias_bound(fidelity))
-        return self.bias * (1.0 - float(self.fidelity.normalize(fidelity)))
+        """The bias bound ``zeta(z)`` in use (cached)."""
+        if fidelity not in self._zeta:
+            self._zeta[fidelity] = (float(self.problem.bias_bound(fidelity)) if self.bias == "problem"
+                                    else self.bias * (1.0 - float(self.fidelity.normalize(fidelity))))
+        return self._zeta[fidelity]
 
     def z_for(self, accuracy: float) -> float:
         """``zeta^{-1}(accuracy)``: the cheapest fidelity with ``zeta(z) <= accuracy`` (cached)."""

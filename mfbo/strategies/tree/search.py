@@ -131,6 +131,7 @@ class TreeSearch(Strategy):
         self.partition = Partition(space.dim, self.k, self.rng)
         self._probe = space.decode(np.full(space.dim, 0.5))
         self._costs: dict[tuple[tuple, float], float | None] = {}
+        self._decoded: dict[tuple[int, ...], tuple] = {}  # cell path -> decoded centre, sorted items
         if problem is None or self.cost(fidelity.target) is None:
             raise ValueError(f"strategy {self.name!r} plans with the cost of each fidelity: it needs a problem with a known cost model")
         #: the fidelities the search uses: a discrete axis's values up to the target, or 257 equally
@@ -173,10 +174,16 @@ class TreeSearch(Strategy):
 
     # Evaluations ------------------------------------------------------------------------------------
     def config_of(self, cell: Cell) -> dict[str, Any]:
-        return self.space.decode(cell.center)
+        return dict(self._config_key(cell))
+
+    def _config_key(self, cell: Cell) -> tuple:
+        """``cell``'s decoded centre as sorted ``(name, value)`` pairs (cached by the cell's path)."""
+        if cell.path not in self._decoded:
+            self._decoded[cell.path] = tuple(sorted(self.space.decode(cell.center).items()))
+        return self._decoded[cell.path]
 
     def _key(self, cell: Cell, fidelity: float) -> tuple[tuple, float]:
-        return tuple(sorted(self.config_of(cell).items())), fidelity
+        return self._config_key(cell), fidelity
 
     def _resume_point(self, cell: Cell, fidelity: float) -> tuple[int, float] | None:
         """``(trial id, fidelity)`` of a told evaluation of ``cell`` that a resumable problem can
