@@ -180,7 +180,7 @@ SERIAL_LADDER = {
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_one_worker_log_is_the_serial_searchs(method):
+def test_one_worker_log_is_the_serial_search(method):
     _, result = run(method, mfbo.problems.get("quadratic-ladder"), 25.0)
     n, cost, fidelities = SERIAL_LADDER[method]
     assert len(result.trials) == n and result.total_cost == pytest.approx(cost, abs=1e-9)
@@ -343,3 +343,11 @@ def test_the_loop_lets_a_strategy_wait_for_a_result(stop):
     problem = mfbo.Problem.from_function(lambda c: c["x"] ** 2, Space(x=Float(-1.0, 1.0)), cost=lambda c, z=None: 1.0)
     result = mfbo.minimize(problem, OneAtATime(problem.space, problem=problem), budget=5.0, workers=3, stop=stop)
     assert [(t.start, t.end, t.worker) for t in result.trials] == [(float(i), float(i + 1), 0) for i in range(5)]
+
+
+def test_a_bias_guard_passes_the_wait_through():
+    problem = mfbo.problems.get("currin")
+    strategy = mfbo.strategies.make("kometo", problem, seed=0)
+    result = mfbo.minimize(problem, strategy, budget=10.0, workers=4, guard=5)
+    assert result.total_cost <= 10.0 + 1e-9 and len({t.worker for t in result.trials}) == 4
+    assert any(t.guard is not None for t in result.trials)
