@@ -28,6 +28,10 @@ row per finished run, appended as it finishes (a stop loses nothing; stored runs
 
     nice -n 10 python experiments/bench_tree.py                 # 7 problems x 5 methods x 10 seeds
     nice -n 10 python experiments/bench_tree.py --table-only
+
+``--workers W --stop cost|wall_clock`` runs the same jobs on ``W`` simulated asynchronous workers
+(store them apart with ``--store``); the regret "at x % of the budget" is then read at the
+simulated clock ``x % B`` under ``wall_clock`` (where the total cost may reach ``W B``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _bench import append_row, git_commit, read_store
 
 import mfbo
+from mfbo.loop import STOP_RULES
 from mfbo.space import Int
 from mfbo.strategies.tree import Partition
 
@@ -104,25 +109,27 @@ def options_for(method: str, problem: mfbo.Problem) -> dict:
     }[variant]
 
 
-def regret_at(result: mfbo.Result, spend: float) -> float:
-    """The inference regret of the last record with ``cum_cost <= spend`` (``inf``: none)."""
-    done = [t for t in result.trials if t.cum_cost <= spend + 1e-9]
+def regret_at(result: mfbo.Result, spend: float, clock: bool = False) -> float:
+    """The inference regret of the last record with ``cum_cost <= spend`` (with ``clock``: that
+    ends by the simulated time ``spend``) (``inf``: none)."""
+    done = [t for t in result.trials if (t.end if clock else t.cum_cost) <= spend + 1e-9]
     return math.inf if not done or done[-1].regret is None else float(done[-1].regret)
 
 
-def one_run(problem_name: str, method: str, seed: int) -> dict:
+def one_run(problem_name: str, method: str, seed: int, workers: int = 1, stop: str = "cost") -> dict:
     problem = get_problem(problem_name, seed)
     budget = BUDGET_EVALS * problem.cost(None, problem.fidelity.target)
     options = options_for(method, problem)
     start = time.perf_counter()
     strategy = mfbo.strategies.make(method.split(":")[0], problem, seed=seed, **options)
-    result = mfbo.minimize(problem, strategy, budget=budget)
+    result = mfbo.minimize(problem, strategy, budget=budget, workers=workers, stop=stop)
+    clock = stop == "wall_clock"
     target = [t for t in result.trials if t.fidelity == problem.fidelity.target and t.status == "ok"]
     simple = min((t.value for t in target), default=math.inf) - problem.optimum
     return {
         "problem": problem_name, "method": method, "seed": seed, "budget": budget,
         "options": ";".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in options.items()),
-        "regret_50": regret_at(result, budget / 2), "regret_100": regret_at(result, budget),
+        "regret_50": regret_at(result, budget / 2, clock), "regret_100": regret_at(result, budget, clock),
         "simple_regret_100": simple, "total_cost": result.total_cost, "n_trials": len(result.trials),
         "n_target": len(target), "seconds": round(time.perf_counter() - start, 3), "commit": git_commit(),
     }
@@ -156,6 +163,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--store", type=Path, default=STORE)
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--stop", choices=STOP_RULES, default="cost")
     args = parser.parse_args()
     if not args.table_only:
         stored = {(r["problem"], r["method"], int(r["seed"])) for r in read_store(args.store)}
@@ -163,7 +172,7 @@ def main() -> None:
             for method in args.methods:
                 for seed in range(args.seeds):
                     if (problem, method, seed) not in stored:
-                        append_row(args.store, one_run(problem, method, seed), COLUMNS)
+                        append_row(args.store, one_run(problem, method, seed, args.workers, args.stop), COLUMNS)
     print("(nu*, rho*) estimated per problem:")
     for problem in args.problems:
         nu, rho = smoothness(get_problem(problem, 0))
