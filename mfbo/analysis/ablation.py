@@ -101,8 +101,10 @@ def _text(value: Any) -> str:
 
 def ablation_table(df, members: dict[str, dict[str, Any]], option: str, *, metric: str = "regret", target: float | None = None):
     """The table of the module docstring for ``option`` among ``members`` (``{label: values}``
-    of one base, :func:`ablation_members`); a DataFrame with columns ``problem, value, rest, n,
-    median, q25, q75, target, target_rule, cost_median, reached``, in sweep order."""
+    of one base, :func:`ablation_members`); a DataFrame with columns ``problem, metric, value,
+    rest, n, median, q25, q75, target, target_rule, cost_median, reached``, in sweep order
+    (``metric``: the regret column used, normalised where the problem has no exact optimum,
+    :func:`mfbo.analysis.metrics.resolve_metric`)."""
     import pandas as pd
 
     sub = df[df["label"].isin(list(members))]
@@ -118,7 +120,7 @@ def ablation_table(df, members: dict[str, dict[str, Any]], option: str, *, metri
             mine = summaries[summaries["label"] == label]
             final, cost = mine["final"].to_numpy(dtype=float), mine["cost_to_target"].to_numpy(dtype=float)
             rest = ",".join(f"{k}={_text(v)}" for k, v in values.items() if k != option)
-            rows.append({"problem": problem, "value": values[option], "rest": rest, "n": len(mine),
+            rows.append({"problem": problem, "metric": summaries["metric"].iloc[0], "value": values[option], "rest": rest, "n": len(mine),
                          "median": quantile(final, 0.5), "q25": quantile(final, 0.25), "q75": quantile(final, 0.75),
                          "target": level, "target_rule": "given" if target is not None else "upper quartile of the final regrets",
                          "cost_median": quantile(cost, 0.5), "reached": int(np.isfinite(cost).sum())})
@@ -156,7 +158,8 @@ def plot_ablation(table, option: str, *, base: str = "", metric: str = "regret")
                 cost = line["cost_median"].where(np.isfinite(line["cost_median"]))
                 bottom.plot(line["_x"], cost, marker="o", markersize=3, label=label)
             axes[0][col].set_yscale("log")
-            axes[0][col].set_title(str(problem), fontsize="small")
+            normalised = str(rows["metric"].iloc[0]).startswith("norm_")
+            axes[0][col].set_title(f"{problem}{' (normalised)' if normalised else ''}", fontsize="small")
             axes[1][col].set_ylim(0, 1.05)
             axes[1][col].set_xlabel(option)
             if ticks is not None:
@@ -173,12 +176,13 @@ def plot_ablation(table, option: str, *, base: str = "", metric: str = "regret")
 def _markdown(table, base: str, option: str, metric: str) -> str:
     rule = table["target_rule"].iloc[0]
     lines = [f"# Ablation of {base}: {option}", "",
-             f"Final {METRICS.get(metric, metric)} (median [q25, q75] over seeds) and budget fraction to reach the target "
+             f"Final {METRICS.get(metric, metric)} (median [q25, q75] over seeds; the metric column says where it is "
+             f"normalised because the problem has no exact optimum) and budget fraction to reach the target "
              f"regret ({rule}; runs that reached it / runs).", "",
-             f"| problem | {option} | other options | runs | final (median) | [q25, q75] | target | budget to target | reached |",
-             "|---|---|---|---:|---:|---|---:|---:|---:|"]
+             f"| problem | metric | {option} | other options | runs | final (median) | [q25, q75] | target | budget to target | reached |",
+             "|---|---|---|---|---:|---:|---|---:|---:|---:|"]
     for r in table.itertuples():
-        lines.append(f"| {r.problem} | {_text(r.value)} | {r.rest or '-'} | {r.n} | {r.median:.4g} | [{r.q25:.4g}, {r.q75:.4g}] "
+        lines.append(f"| {r.problem} | {r.metric} | {_text(r.value)} | {r.rest or '-'} | {r.n} | {r.median:.4g} | [{r.q25:.4g}, {r.q75:.4g}] "
                      f"| {r.target:.4g} | {r.cost_median:.3g} | {r.reached}/{r.n} |")
     return "\n".join(lines) + "\n"
 

@@ -55,7 +55,7 @@ def test_write_ablations_and_report(tmp_path, make_log):
     written = write_ablations(load_study(root), tmp_path / "figs", target=0.5)
     assert sorted(p.name for p in written) == ["ablation__hb__eta.md", "ablation__hb__eta.pdf", "ablation__hb__eta.png"]
     text = (tmp_path / "figs" / "ablation__hb__eta.md").read_text()
-    assert "| toy | 2 | - | 2 | 0.375 | [0.3125, 0.4375] | 0.5 | 1 | 2/2 |" in text
+    assert "| toy | regret | 2 | - | 2 | 0.375 | [0.3125, 0.4375] | 0.5 | 1 | 2/2 |" in text
 
 
 def test_no_sweep_no_ablation(tmp_path, make_log):
