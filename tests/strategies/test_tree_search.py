@@ -145,8 +145,9 @@ def test_refusals():
     assert strategy.ask() is not None
 
 
+@pytest.mark.parametrize("workers", [1, 4])
 @pytest.mark.parametrize("method", METHODS)
-def test_failed_evaluations_are_never_recommended(method):
+def test_failed_evaluations_are_never_recommended(method, workers):
     base = Bowl1D()
 
     def fn(config, z):
@@ -155,8 +156,9 @@ def test_failed_evaluations_are_never_recommended(method):
         return float(base.values([[config["x"]]], z, noise=False)[0])
 
     problem = mfbo.Problem.from_function(fn, base.space, base.fidelity, cost=lambda z: 0.1 + 0.9 * z**2, name="holes")
-    strategy, result = run(method, problem, 6.0, **({"bias": 0.2} if method == "mf-pdoo" else {}))
-    assert result.total_cost <= 6.0 + 1e-9
+    strategy = mfbo.strategies.make(method, problem, **({"bias": 0.2} if method == "mf-pdoo" else {}))
+    result = mfbo.minimize(problem, strategy, budget=6.0, workers=workers)
+    assert result.total_cost <= 6.0 + 1e-9 and strategy.validated
     assert result.recommendation is not None
     assert any(t.status == "failed" for t in result.trials)
     assert math.isfinite(strategy.best_observed()[1].value)
@@ -298,10 +300,12 @@ class Curve(mfbo.Problem):
         return float(27 if fidelity is None else fidelity)
 
 
+@pytest.mark.parametrize("workers", [1, 4])
 @pytest.mark.parametrize("method, options", [("mf-pdoo", {"bias": 0.5, "nu": 0.3, "k": 3}), ("kometo", {})])
-def test_resumable_problems_are_continued(method, options):
+def test_resumable_problems_are_continued(method, options, workers):
     problem = Curve()
-    strategy, result = run(method, problem, 400.0, **options)
+    strategy = mfbo.strategies.make(method, problem, **options)
+    result = mfbo.minimize(problem, strategy, budget=400.0, workers=workers)
     continued = [t for t in result.trials if t.continues is not None]
     assert continued and result.total_cost <= 400.0 + 1e-9
     fidelity = {t.id: t.fidelity for t in result.trials}
@@ -321,10 +325,12 @@ class CostlyRight(Bowl1D):
         return super().cost(config, fidelity) * (0.2 + 3 * (0.5 if config is None else config["x"]))
 
 
+@pytest.mark.parametrize("workers", [1, 4])
 @pytest.mark.parametrize("method", METHODS)
-def test_costs_that_depend_on_the_configuration(method):
+def test_costs_that_depend_on_the_configuration(method, workers):
     problem = CostlyRight()
-    strategy, result = run(method, problem, 15.0)
+    strategy = mfbo.strategies.make(method, problem)
+    result = mfbo.minimize(problem, strategy, budget=15.0, workers=workers)
     assert result.total_cost <= 15.0 + 1e-9
     assert strategy.validated and result.recommendation is not None
 
