@@ -1,5 +1,6 @@
 """mf-pdoo and kometo (mfbo.strategies.tree): budget, concentration near the optimum, the quadratic
-ladder, reproducibility, and option errors."""
+ladder, reproducibility, option errors, and several asynchronous workers (one worker's log is the
+serial search's; the loop lets a strategy wait for a pending result)."""
 
 from __future__ import annotations
 
