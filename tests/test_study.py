@@ -161,6 +161,32 @@ options = { n_init = 2 }
         load_study(path)
 
 
+def test_an_entry_runs_on_the_problems_it_names(tmp_path):
+    path = write_study(tmp_path, """
+budget = { target_evaluations = 2 }
+problems = ["test-study-pair", "quadratic-ladder", { name = "forrester", label = "forrester-twin" }]
+[[strategies]]
+name = "random"
+[[strategies]]
+name = "mf-ei"
+problems = ["quadratic-ladder"]
+[[strategies]]
+name = "gp-ei"
+problems = ["test-study-pair", "forrester-twin"]
+""")
+    study = load_study(path)
+    grid = [(r.problem_label, r.label) for r in study.runs]
+    assert [p for p, s in grid if s == "mf-ei"] == ["quadratic-ladder"]  # currin etc. would fail mf-ei's check
+    assert [p for p, s in grid if s == "gp-ei"] == ["forrester", "currin", "forrester-twin"]  # a group stands for its members
+    assert len([p for p, s in grid if s == "random"]) == 4
+    path.write_text(path.read_text().replace('problems = ["quadratic-ladder"]', 'problems = ["quadratic-ladder", "branin"]'))
+    with pytest.raises(StudyConfigError, match=r"strategies\[1\]\.problems: 'branin' is not one of the study's problems; allowed: currin, forrester, forrester-twin, quadratic-ladder, test-study-pair"):
+        load_study(path)
+    path.write_text(path.read_text().replace('problems = ["quadratic-ladder", "branin"]', "problems = []"))
+    with pytest.raises(StudyConfigError, match=r"strategies\[1\]\.problems: must be a non-empty array of problem labels or names, got \[\]"):
+        load_study(path)
+
+
 def test_budget_in_target_evaluations(tmp_path):
     body = """
 budget = { target_evaluations = 4 }

@@ -24,6 +24,10 @@ The format (every key but ``problems``, ``strategies`` and ``budget`` is optiona
     options = { kernel = "autoregressive" }
     guard = { every = 10 }                 # optional: a bias guard (mfbo.strategies.guard)
 
+    [[strategies]]                         # an entry for some of the problems only
+    name = "fabolas"
+    problems = ["digits-svm"]              # labels of the study's problems, or the groups/names they came from
+
     [[strategies]]                         # an ablation: one entry per value (a grid over keys)
     name = "hyperband"
     sweep = { eta = [2, 3, 4], r_min = [1, 3] }   # or a list of option sets: [{ eta = 2 }, { eta = 3, r_min = 3 }]
@@ -44,7 +48,13 @@ ones. ``guard`` (any form :meth:`mfbo.strategies.GuardOptions.parse` takes) beco
 
 A problem's ``label`` (default: its name) lets one problem appear twice with different options.
 
-The runs are every (seed, problem, strategy) triple, in seed-major order, so an interrupted
+An entry's ``problems`` restricts it to some of the study's problems: each item is a problem's
+label, or the name (a problem or a group) of an item of the study's ``problems``, which stands
+for all the problems that item gave. It is for a method that needs what only some problems have
+(FABOLAS a data-subset fidelity, BOIL learning curves); the strategy's options are checked on
+those problems only. Analyses rank strategies on the (problem, seed) blocks where all of them ran.
+
+The runs are every (seed, problem, strategy) triple with the strategy's entry admitting the problem, in seed-major order, so an interrupted
 study has every cell at its first seeds.
 
 Budget
@@ -112,7 +122,7 @@ COST_SAMPLE_SEED = 0
 
 TOP_LEVEL_KEYS = ("name", "description", "output", "seeds", "budget", "workers", "stop", "if_unavailable", "problems", "strategies")
 PROBLEM_KEYS = ("name", "label", "options", "target_cost")
-STRATEGY_KEYS = ("name", "label", "options", "guard", "sweep")
+STRATEGY_KEYS = ("name", "label", "options", "guard", "sweep", "problems")
 BUDGET_KEYS = ("cost", "target_evaluations")
 IF_UNAVAILABLE = ("error", "skip")
 #: The most seeds a study may have (``seeds = N``).
@@ -152,6 +162,7 @@ class ProblemEntry:
     options: dict[str, Any]
     key: str  # where it came from, for messages: ``problems[2]``
     target_cost: float | None = None  # explicit cost of one target-fidelity evaluation
+    item: str | None = None  # the name in the study's list: the problem's, or its group's
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,7 @@ class StrategyEntry:
     label: str
     options: dict[str, Any]
     key: str  # ``strategies[1]``
+    problems: tuple[str, ...] | None = None  # labels of the problems the entry runs on; None: all
 
 
 @dataclass(frozen=True)
@@ -422,7 +434,7 @@ class _Parser:
                 label = None
             for member in members:
                 entry = ProblemEntry(name=member, label=label or member, options=options, key=key,
-                                     target_cost=None if cost is None else float(cost))
+                                     target_cost=None if cost is None else float(cost), item=name)
                 if entry.label in seen:
                     self.error(key, f"problem {entry.label!r} appears twice (also in {seen[entry.label]}); give one of them a label")
                     continue
@@ -469,6 +481,8 @@ class _Parser:
                 continue
             label = self.string(item, "label", name, f"{key}.label") or name
             options = self.guard_option(item, key, self.options_table(item, key))
+            only = self.entry_problems(item, key, problems)
+            on = built if only is None else [(e, p) for e, p in built if e.label in only]
             if name not in strategy_registry.names():
                 close = difflib.get_close_matches(name, strategy_registry.names(), n=3)
                 hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
@@ -481,9 +495,30 @@ class _Parser:
                     continue
                 labels[entry_label] = key
                 merged = {**options, **(values or {})}
-                if self.strategy_options(name, merged, key, built, seed, swept=values or {}):
-                    out.append(StrategyEntry(name=name, label=entry_label, options=merged, key=key))
+                if self.strategy_options(name, merged, key, on, seed, swept=values or {}):
+                    out.append(StrategyEntry(name=name, label=entry_label, options=merged, key=key, problems=only))
         return out
+
+    def entry_problems(self, item: Mapping[str, Any], key: str, problems: list[tuple[ProblemEntry, Problem | None]]) -> tuple[str, ...] | None:
+        """The labels of the problems that the entry's ``problems`` admits (module docstring), in
+        the study's order; ``None`` without the key. Each item is a label, or the name of a
+        problem or group of the study's ``problems``; anything else is an error listing them."""
+        if "problems" not in item:
+            return None
+        value, where = item["problems"], f"{key}.problems"
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            self.error(where, f"must be a non-empty array of problem labels or names, got {value!r}")
+            return ()
+        named: dict[str, set[str]] = {}  # label, problem name or list item -> labels
+        for entry, _ in problems:
+            for name in {entry.label, entry.name, entry.item} - {None}:
+                named.setdefault(name, set()).add(entry.label)
+        wanted: set[str] = set()
+        for name in value:
+            if name not in named:
+                self.error(where, f"{name!r} is not one of the study's problems; allowed: {', '.join(sorted(named))}")
+            wanted |= named.get(name, set())
+        return tuple(e.label for e, _ in problems if e.label in wanted)
 
     def guard_option(self, item: Mapping[str, Any], key: str, options: dict[str, Any]) -> dict[str, Any]:
         """``options`` with the entry's ``guard`` (checked, as a dict) as the option ``guard``."""
@@ -614,6 +649,7 @@ def parse_study(data: Mapping[str, Any], source: str = "<study>", default_name: 
             workers=workers, stop=stop,
         )
         for seed in seeds for entry, _ in problems for s in strategies
+        if s.problems is None or entry.label in s.problems
     ]
     return Study(
         name=name, source=source, output=Path(output), seeds=seeds, budget_spec=budget_spec, workers=workers,
