@@ -72,6 +72,12 @@ Additions for mfbo's setting (not in the paper):
 - Pending trials (asynchronous workers; BOIL is sequential) enter the GP at their posterior mean
   (the "kriging believer"), which shrinks EI around them, and a configuration whose run is
   pending is not offered for continuation.
+- **Within the budget**: the acquisition ranks last the points whose predicted cost exceeds what
+  the budget has left; when the problem states the proposal's cost in advance and it does not fit
+  after all (the linear model underestimated it), the cap is tightened and the acquisition
+  re-optimised, at most :data:`BUDGET_RETRIES` times (as mfbo's ``mf-*`` strategies), because the
+  loop ends a run at the first trial that would exceed the budget. Without this, 4 of 13
+  benchmark runs ended with 12-40 % of the budget unspent.
 - :meth:`BOIL.other_recommendations` logs ``best-at-target``, the best observed value at
   ``T_max``, beside the paper's rule.
 
@@ -112,6 +118,8 @@ COST_FLOOR = 0.1
 AUGMENT_PER_UNIT = 10
 #: L-BFGS-B iterations of the acquisition and incumbent searches
 MAXITER = 100
+#: re-optimisations with a tighter cost cap when a proposal's stated cost exceeds the budget left
+BUDGET_RETRIES = 3
 NEEDS_CURVES = ("strategy 'boil' needs a problem that reports learning curves over an integer epoch fidelity "
                 "(Observation.curve holding the value after each epoch 1..t, t in [T_min, T_max])")
 
@@ -136,7 +144,9 @@ class LinearCost:
 
 
 class BOIL(Strategy):
-    """BOIL; see the module docstring.
+    """BOIL (Nguyen et al., NeurIPS 2020): learned curve compression, a GP over (x, epochs), EI per unit cost, selective augmentation.
+
+    See the module docstring.
 
     Options:
         n_init: initial configurations, trained for ``T_max`` epochs (default 3, the code's).
@@ -292,13 +302,33 @@ class BOIL(Strategy):
             mu_c = cost.acquisition_cost(cost.coef[0] + Z @ cost.coef[1:] - cost.low)
             return (self._log_ei(gp, Z, best) - mu_c.log()).reshape(Z.shape[0])
 
+        for _ in range(BUDGET_RETRIES + 1):
+            proposal, over = self._propose(acqf, gp, best, cost, ctx)
+            if over is None or ctx.max_cost is None:
+                return proposal
+            ctx.max_cost *= 0.5 * ctx.max_cost / over  # the learned cost underestimated it: tighten the cap
+        return proposal
+
+    def _propose(self, acqf, gp: ProductSEGP, best: Tensor, cost: LinearCost, ctx: AcquisitionContext) -> tuple[tuple[dict[str, Any], Any] | Continuation, float | None]:
+        """The acquisition's choice (a new ``(config, epoch)`` or a continuation) and, when the
+        problem states its cost in advance and it exceeds what the budget has left, that cost."""
         candidate, value = optimize_joint(acqf, ctx, num_restarts=self.num_restarts, raw_samples=self.raw_samples, maxiter=MAXITER)
-        if self._continues:
-            resumed = self._best_continuation(gp, best, cost, ctx.max_cost)
-            if resumed is not None and resumed[0] > float(value):
-                return Continuation(resumed[1], resumed[2])
+        resumed = self._best_continuation(gp, best, cost, ctx.max_cost) if self._continues else None
+        if resumed is not None and resumed[0] > float(value):
+            previous = self.history[self._told[resumed[1]]][0]
+            known = self._known_cost(previous.config, resumed[2], previous.fidelity)
+            return Continuation(resumed[1], resumed[2]), known
         row = candidate.reshape(-1).numpy()
-        return self.space.decode(row[:-1]), self.fidelity.denormalize(float(row[-1]))
+        config, epoch = self.space.decode(row[:-1]), self.fidelity.denormalize(float(row[-1]))
+        return (config, epoch), self._known_cost(config, epoch, None)
+
+    def _known_cost(self, config: dict[str, Any], epoch: Any, resume_from: Any) -> float | None:
+        """The problem's stated cost of the proposal when it exceeds the budget left, else ``None``."""
+        left = self.budget_left()
+        if left is None or self.problem is None:
+            return None
+        known = self.problem.increment_cost(config, epoch, resume_from)
+        return float(known) if known is not None and known > left and known > 0 else None
 
     def _with_pending(self, gp: ProductSEGP) -> ProductSEGP:
         """With asynchronous workers: the GP with the pending trials added at their posterior
