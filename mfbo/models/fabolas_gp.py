@@ -109,9 +109,9 @@ def log_prior(theta: np.ndarray, d: int) -> np.ndarray:
     ls = theta[:, 1 : d + 1]
     lp = lp + np.where(((ls < -10.0) | (ls > 2.0)).any(axis=1), -np.inf, 0.0)
     lp = lp - 0.5 * (theta[:, d + 1 : d + 3] ** 2).sum(axis=1)  # log σ_1, log σ_2 ~ N(0, 1)
-    with np.errstate(over="ignore", divide="ignore"):
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         lp = lp + np.log(np.log1p(3.0 * (0.001 / np.exp(theta[:, -1])) ** 2))  # horseshoe on σ_n²
-    return lp
+    return np.where(np.isnan(lp), -np.inf, lp)  # -inf (top-hat) + inf (zero noise): outside the support
 
 
 def sample_prior(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
