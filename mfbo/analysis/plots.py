@@ -4,7 +4,7 @@
 - :func:`plot_metric_vs_cost`: a regret against the budget fraction, log scale, one panel per
   problem, median with IQR band (or mean with a band of +- one standard error of the log of the
   mean, by the delta method: ``mean * exp(+-se / mean)``, so the band lives in log space and is
-  never clipped at the axis' floor) over seeds, one shared legend on top; the y label gives the
+  never clipped at the axis' floor) over seeds, one shared legend on top whose title gives the
   number of seeds. A strategy with fewer than 3 seeds on a panel gets no band (an IQR of two runs
   is an interpolation between them): its two runs' range is drawn as thin lines instead. Curves are step functions (``steps-post``); where the centre is
   ``+inf`` (a majority of seeds has nothing yet) nothing is drawn. A regret of exactly 0 (the
@@ -64,9 +64,11 @@ def _legend_cols(n: int, width: float) -> int:
     return math.ceil(n / rows)
 
 
-def _shared_legend(fig, handles, labels, width: float, where: str = "lower") -> None:
-    fig.legend(handles, labels, loc=f"outside {where} center", ncol=_legend_cols(len(labels), width),
-               columnspacing=1.2, handletextpad=0.5)
+def _shared_legend(fig, handles, labels, width: float, where: str = "lower", title: str | None = None) -> None:
+    legend = fig.legend(handles, labels, loc=f"outside {where} center", ncol=_legend_cols(len(labels), width),
+                        columnspacing=1.2, handletextpad=0.5, title=title)
+    if title:
+        legend.get_title().set_fontsize(7)
 
 
 def _readable_log_ticks(ax, which: str = "y", plain: bool = False) -> None:
@@ -166,11 +168,10 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
             r = max(r for r in range(rows) if r * cols + c < len(problems)) if c < len(problems) else 0
             axes[r, c].tick_params(labelbottom=True)
         fig.supxlabel(xlabel, fontsize=7.5)
-        few = " (< 3 seeds: the runs' range)" if (summary["n"] < 3).any() else ""
-        fig.supylabel(f"{ylabel} ({'median, IQR' if stat == 'median' else 'mean ± s.e. of log'}; "
-                      f"{_seeds(summary['n'])} seeds{few})", fontsize=7.5)
+        fig.supylabel(f"{ylabel} ({'median, IQR' if stat == 'median' else 'mean ± s.e.'})", fontsize=7.5)
+        few = "; thin lines: the range of the runs" if (summary["n"] < 3).any() else ""
         _shared_legend(fig, [handles[lab] for lab in labels if lab in handles], [lab for lab in labels if lab in handles],
-                       width, where="upper")
+                       width, where="upper", title=f"{_seeds(summary['n'])} seeds{few}")
     return fig
 
 
