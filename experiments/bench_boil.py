@@ -25,7 +25,7 @@ from pathlib import Path
 
 import bench_real
 import numpy as np
-from _bench import add_store_arguments, read_store
+from _bench import add_store_arguments, drop_logs, drop_strategies, read_store
 
 import mfbo
 
@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.seeds < 1 or args.seed_offset < 0 or args.workers < 1 or not args.budget_evals > 0:
         raise SystemExit("--seeds and --workers must be >= 1, --seed-offset >= 0 and --budget-evals > 0")
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
+    if args.rerun:
+        rows, logs = drop_strategies(args.store, args.rerun, bench_real.STORE_COLUMNS), drop_logs(Path(args.out), args.rerun)
+        print(f"dropped {rows} stored rows and {logs} run logs of {', '.join(args.rerun)}")
     if not args.table_only:
         jobs = bench_real.jobs_to_do(args, args.strategies, seeds)
         print(f"{len(jobs)} runs to do ({len(read_store(args.store))} rows in {args.store})", flush=True)
