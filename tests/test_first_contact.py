@@ -242,6 +242,7 @@ def test_a_target_nobody_reached_is_not_bold_and_says_so():
     assert row_p == "| p | not reached (0/3) | not reached (0/3) |"  # no bold: nobody reached it
     assert row_q.startswith("| q | **0.5 [0.4, inf]** (2/3) | not reached (1/3) |")
     assert "(k/n): k of the cell's n runs have a finite value" in md
+    assert "| *average rank* | **1.00** | 2.00 |" in md  # from q only: p, where nobody reached it, ranks nobody
 
 
 def test_figure_helpers_draw_runs_log_bands_chance_levels_and_start_ranks_where_they_differ():

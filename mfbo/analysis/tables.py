@@ -14,7 +14,8 @@ Numbers have ``digits`` significant digits (a cell of one seed shows the value a
 target never reached) is written ``inf`` (``$\\infty$`` in LaTeX), a missing cell ``–``. A cell
 whose centre is infinite reads ``inf_text (k/n)`` (``"not reached (0/5)"`` in the cost-to-target
 table): ``k`` of its ``n`` runs have a finite value; a cell with some infinite values adds
-``(k/n)`` too. An infinite centre is never bold: a row where no cell is finite has no best.
+``(k/n)`` too. An infinite centre is never bold: a row where no cell is finite has no best and
+does not enter the average ranks.
 Problems whose regret had to be normalised (no exact optimum) carry "(norm.)".
 """
 
@@ -203,7 +204,7 @@ def results_table(values, *, value: str = "final", stat: str = "median", alpha: 
         best_value = min(c for c in centre.values() if not math.isnan(c))
         best |= {(problem, lab) for lab, c in centre.items() if c == best_value and math.isfinite(c)}
         worse |= {(problem, lab) for lab, w in zip(comparison["label"], comparison["worse"]) if w}
-        if len(samples) == len(labels):
+        if len(samples) == len(labels) and math.isfinite(best_value):  # a row of all-inf centres ranks nobody
             rank_rows.append(rank_lower_better([centre[lab] for lab in labels]))
         best_label = comparison.loc[comparison["best"], "label"].iloc[0]
         n_best = int(np.sum(~np.isnan(samples[best_label])))
