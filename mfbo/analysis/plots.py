@@ -205,9 +205,10 @@ def _seeds(n) -> str:
 
 
 def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label: str = "problems",
-                      xlabel: str = XLABELS["budget"]):
+                      xlabel: str = XLABELS["budget"], seeds: Sequence[int] | None = None):
     """Average rank (1 = best) against the fraction of the budget; ``ranks`` from
-    :func:`mfbo.analysis.stats.rank_curves`."""
+    :func:`mfbo.analysis.stats.rank_curves`; ``seeds``: the number of seeds of each (problem,
+    strategy), stated in the legend's title."""
     labels = order_labels(ranks["label"])
     width = SINGLE_COLUMN
     legend_rows = math.ceil(len(labels) / _legend_cols(len(labels), width))
@@ -230,7 +231,7 @@ def plot_rank_vs_cost(ranks, styles: Mapping[str, LineStyle], *, n_blocks_label:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"average rank ({n_blocks} {n_blocks_label})")
         handles, names = ax.get_legend_handles_labels()
-        _shared_legend(fig, handles, names, width)
+        _shared_legend(fig, handles, names, width, title=None if seeds is None else f"{_seeds(np.asarray(seeds))} seeds per problem")
     return fig
 
 

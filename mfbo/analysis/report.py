@@ -115,7 +115,9 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
         if ranks.attrs.get("dropped") and axis == "budget":
             notes.append(f"Rank curves leave out blocks where some strategy has no run: {', '.join(ranks.attrs['dropped'])}.")
         if len(ranks):
-            written += save_figure(plot_rank_vs_cost(ranks, styles, xlabel=XLABELS[axis]), out / f"rank_vs_{suffix}")
+            seeds = axis_curves[metric].groupby(["problem", "label"])["seed"].nunique()
+            written += save_figure(plot_rank_vs_cost(ranks, styles, xlabel=XLABELS[axis], seeds=seeds.to_numpy()),
+                                   out / f"rank_vs_{suffix}")
 
     summaries = run_summaries(df, metric, target=target)
     scores = score_matrix(summaries, blocks=blocks, stat=stat)
