@@ -47,6 +47,14 @@ options = {GP_EI}
 """
 
 
+def default_sigint() -> None:
+    """In the child before exec: SIGINT as at a terminal. A shell that starts a job in the
+    background without job control (``cmd &`` in a script) ignores SIGINT for it, children
+    inherit that, and Python then installs no KeyboardInterrupt handler: Ctrl-C tests would
+    see the study run on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(path: Path, *args: str, **popen) -> subprocess.Popen:
     """``mfbo study run`` on ``path`` in a real process."""
     return subprocess.Popen([sys.executable, "-m", "mfbo.cli", "study", "run", str(path), "--quiet", *args],
@@ -444,7 +452,7 @@ def pool_processes(parent: int) -> list[int]:
 def test_13_after_ctrl_c_no_new_run_starts(tmp_path):
     path = write_study(tmp_path, SLOW)
     output = load_study(path).output
-    proc = cli(path, "--workers", "2", "--threads", "1", start_new_session=True)
+    proc = cli(path, "--workers", "2", "--threads", "1", start_new_session=True, preexec_fn=default_sigint)
     wait_for(lambda: len(list(output.glob("*.jsonl"))) == 2, proc)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
     started = started_runs(output)

@@ -26,6 +26,14 @@ options = { n_init = 2, num_restarts = 2, raw_samples = 16 }
 """
 
 
+def default_sigint() -> None:
+    """In the child before exec: SIGINT as at a terminal. A shell that starts a job in the
+    background without job control (``cmd &`` in a script) ignores SIGINT for it, children
+    inherit that, and Python then installs no KeyboardInterrupt handler: Ctrl-C tests would
+    see the study run on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def alive_in_group(pgid: int) -> list[int]:
     """Processes of process group ``pgid`` that are alive (zombies, already dead, left out)."""
     pids = []
@@ -58,6 +66,7 @@ def test_one_sigint_stops_a_study_with_workers_and_it_resumes(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mfbo.cli", "study", "run", str(path), "--workers", "2", "--threads", "1", "--quiet"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=default_sigint,
     )
     try:
         started = wait_until(lambda: sum(p.exists() and p.read_text().count('"type": "trial"') >= 1 for p in logs) >= 2, 300)
