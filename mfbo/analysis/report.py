@@ -88,14 +88,33 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     styles = strategy_styles(df["label"])
-    grid = budget_grid(grid_points)
-    written: list[Path] = []
     notes: list[str] = []
     if df.attrs.get("incomplete"):
         notes.append(f"{len(df.attrs['incomplete'])} incomplete run(s) {'left out' if complete_only else 'included'}.")
+    written = _curve_figures(study_dir, df, out, metric, stat, styles, budget_grid(grid_points), complete_only, notes)
+    summaries = run_summaries(df, metric, target=target)
+    scores = score_matrix(summaries, blocks=blocks, stat=stat)
+    if scores.attrs.get("dropped"):
+        notes.append(f"Friedman test leaves out blocks where some strategy has no run: {', '.join(scores.attrs['dropped'])}.")
+    stats_lines = ["# Statistics of the final regret", "",
+                   f"Study: `{study_dir}`; {df['run'].nunique()} runs, {df['problem'].nunique()} problems, "
+                   f"{df['label'].nunique()} strategies. Score per block: the {stat} over seeds of the final "
+                   f"{METRICS[metric]} (normalised on problems without an exact optimum); blocks: {blocks}.", ""]
+    written += _rank_statistics(scores, alpha, out, stats_lines, notes)
+    written += _allocation_overhead_calibration(study_dir, df, out, styles, notes)
+    written += _result_tables(summaries, out, metric, stat, alpha, target)
+    written += write_ablations(df, out, metric=metric, target=target)
+    stats_path = out / "statistics.md"
+    stats_path.write_text("\n".join(stats_lines + (["## Notes", ""] + [f"- {n}" for n in notes] if notes else [])) + "\n")
+    written.append(stats_path)
+    return written
 
-    # Curves against the budget, and, when some run had asynchronous workers (whose simulated
-    # clock differs from the spent cost), against the simulated wall-clock time as well.
+
+def _curve_figures(study_dir, df, out: Path, metric: str, stat: str, styles, grid, complete_only: bool, notes: list[str]) -> list[Path]:
+    """Regret, simple regret and rank curves against the budget, and, when some run had
+    asynchronous workers (whose simulated clock differs from the spent cost), against the
+    simulated wall-clock time as well."""
+    written: list[Path] = []
     axes = [("budget", df, "cost")]
     if (df["workers"] > 1).any() and (df["budget_axis"] == "cum_cost").any():
         try:
@@ -118,57 +137,66 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
             seeds = axis_curves[metric].groupby(["problem", "label"])["seed"].nunique()
             written += save_figure(plot_rank_vs_cost(ranks, styles, xlabel=XLABELS[axis], seeds=seeds.to_numpy()),
                                    out / f"rank_vs_{suffix}")
+    return written
 
-    summaries = run_summaries(df, metric, target=target)
-    scores = score_matrix(summaries, blocks=blocks, stat=stat)
-    if scores.attrs.get("dropped"):
-        notes.append(f"Friedman test leaves out blocks where some strategy has no run: {', '.join(scores.attrs['dropped'])}.")
-    stats_lines = ["# Statistics of the final regret", "",
-                   f"Study: `{study_dir}`; {df['run'].nunique()} runs, {df['problem'].nunique()} problems, "
-                   f"{df['label'].nunique()} strategies. Score per block: the {stat} over seeds of the final "
-                   f"{METRICS[metric]} (normalised on problems without an exact optimum); blocks: {blocks}.", ""]
+
+def _rank_statistics(scores, alpha: float, out: Path, stats_lines: list[str], notes: list[str]) -> list[Path]:
+    """Friedman's test, Nemenyi's critical difference (the CD diagram) and Holm-corrected pairwise
+    Wilcoxon tests on the block scores, appended to ``stats_lines``; a note when there are too
+    few strategies or blocks."""
     k, n_blocks = scores.shape[1], scores.shape[0]
-    if k >= 3 and n_blocks >= 2:
-        result = friedman(scores)
-        cd = nemenyi_cd(k, n_blocks, alpha)
-        order = sorted(result.average_ranks, key=result.average_ranks.get)
-        cliques = cd_cliques(len(order), lambda i, j: abs(result.average_ranks[order[i]] - result.average_ranks[order[j]]) < cd)
-        title = f"Friedman p = {result.p_value:.2g} (N = {n_blocks}, Nemenyi at {alpha:g})"
-        written += save_figure(plot_cd_diagram(result.average_ranks, cliques, cd=cd, title=title), out / "critical_difference")
-        pairs = pairwise_wilcoxon_holm(scores, alpha)
-        stats_lines += [
-            f"Friedman chi2 = {result.chi2:.3f}, p = {result.p_value:.3g}; Iman-Davenport F = {result.iman_davenport:.3f}, "
-            f"p = {result.iman_davenport_p:.3g} (k = {k} strategies, N = {n_blocks} blocks).", "",
-            f"Nemenyi critical difference at alpha = {alpha:g}: CD = {cd:.3f}. Groups not significantly different: "
-            + ("; ".join("{" + ", ".join(order[i:j + 1]) + "}" for i, j in cliques) or "none") + ".", "",
-            "| strategy | average rank |", "|---|---:|",
-            *(f"| {lab} | {result.average_ranks[lab]:.3f} |" for lab in order), "",
-            f"Pairwise two-sided Wilcoxon signed-rank tests over the blocks, Holm-corrected (alpha = {alpha:g}):", "",
-            "| a | b | statistic | p | p (Holm) | significant |", "|---|---|---:|---:|---:|---|",
-            *(f"| {r.a} | {r.b} | {r.statistic:g} | {r.p_value:.3g} | {r.p_holm:.3g} | {'yes' if r.significant else 'no'} |"
-              for r in pairs.itertuples()), "",
-        ]
-    else:
+    if k < 3 or n_blocks < 2:
         notes.append(f"No Friedman test or CD diagram: it needs >= 3 strategies and >= 2 complete blocks, "
                      f"the study has {k} strategies and {n_blocks} blocks.")
+        return []
+    result = friedman(scores)
+    cd = nemenyi_cd(k, n_blocks, alpha)
+    order = sorted(result.average_ranks, key=result.average_ranks.get)
+    cliques = cd_cliques(len(order), lambda i, j: abs(result.average_ranks[order[i]] - result.average_ranks[order[j]]) < cd)
+    title = f"Friedman p = {result.p_value:.2g} (N = {n_blocks}, Nemenyi at {alpha:g})"
+    written = save_figure(plot_cd_diagram(result.average_ranks, cliques, cd=cd, title=title), out / "critical_difference")
+    pairs = pairwise_wilcoxon_holm(scores, alpha)
+    stats_lines += [
+        f"Friedman chi2 = {result.chi2:.3f}, p = {result.p_value:.3g}; Iman-Davenport F = {result.iman_davenport:.3f}, "
+        f"p = {result.iman_davenport_p:.3g} (k = {k} strategies, N = {n_blocks} blocks).", "",
+        f"Nemenyi critical difference at alpha = {alpha:g}: CD = {cd:.3f}. Groups not significantly different: "
+        + ("; ".join("{" + ", ".join(order[i:j + 1]) + "}" for i, j in cliques) or "none") + ".", "",
+        "| strategy | average rank |", "|---|---:|",
+        *(f"| {lab} | {result.average_ranks[lab]:.3f} |" for lab in order), "",
+        f"Pairwise two-sided Wilcoxon signed-rank tests over the blocks, Holm-corrected (alpha = {alpha:g}):", "",
+        "| a | b | statistic | p | p (Holm) | significant |", "|---|---|---:|---:|---:|---|",
+        *(f"| {r.a} | {r.b} | {r.statistic:g} | {r.p_value:.3g} | {r.p_holm:.3g} | {'yes' if r.significant else 'no'} |"
+          for r in pairs.itertuples()), "",
+    ]
+    return written
 
+
+def _allocation_overhead_calibration(study_dir, df, out: Path, styles, notes: list[str]) -> list[Path]:
+    """The budget share per fidelity, the overhead per observation count, and a figure per
+    ``mfbo calibrate`` file found under ``study_dir`` (one that cannot be plotted is noted)."""
+    written: list[Path] = []
     allocation = fidelity_allocation(df)
     if len(allocation):
         written += save_figure(plot_fidelity_allocation(allocation, order_labels(df["label"])), out / "fidelity_allocation")
     overhead = overhead_by_observations(df)
     if len(overhead):
         written += save_figure(plot_overhead(overhead, styles), out / "overhead")
-
     for path in find_calibration_files(study_dir):
         try:
             data = json.loads(path.read_text())
             fig = plot_calibration(data)
         except (ValueError, KeyError, TypeError) as err:
-            warnings.warn(f"{path}: not a calibration file mfbo can plot ({err}); skipped", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"{path}: not a calibration file mfbo can plot ({err}); skipped", RuntimeWarning, stacklevel=3)
             notes.append(f"Skipped `{path}`: {err}.")
             continue
         written += save_figure(fig, out / f"calibration__{path.stem}")
+    return written
 
+
+def _result_tables(summaries, out: Path, metric: str, stat: str, alpha: float, target: float | None) -> list[Path]:
+    """The final-regret and log-regret-AUC tables (and the budget to reach ``target``), as
+    Markdown and LaTeX."""
+    written: list[Path] = []
     tables = [("final_regret", "final", f"final {METRICS[metric]}"),
               ("log_regret_auc", "auc", f"log10 {METRICS[metric]} AUC over the budget fraction")]
     if target is not None:
@@ -180,9 +208,4 @@ def write_report(study_dir: str | os.PathLike, out: str | os.PathLike, *, metric
         md.write_text(table.to_markdown())
         tex.write_text(table.to_latex(label=f"tab:{file.replace('_', '-')}"))
         written += [md, tex]
-
-    written += write_ablations(df, out, metric=metric, target=target)
-    stats_path = out / "statistics.md"
-    stats_path.write_text("\n".join(stats_lines + (["## Notes", ""] + [f"- {n}" for n in notes] if notes else [])) + "\n")
-    written.append(stats_path)
     return written
