@@ -480,8 +480,10 @@ class _Run:
             return
         errors = self.first_errors
         errors.append(obs.error or "")
-        if len(errors) >= SAME_ERROR_LIMIT and len(set(errors)) == 1 and errors[0].split(":")[0] in BUG_ERRORS:
-            self.first_errors = None
+        if len(errors) < SAME_ERROR_LIMIT:
+            return
+        self.first_errors = None  # decided after the first SAME_ERROR_LIMIT trials: stop tracking
+        if len(set(errors)) == 1 and errors[0].split(":")[0] in BUG_ERRORS:
             self.stop_for(ObjectiveError(
                 f"problem {self.problem.name!r}: the objective {self.problem.objective_name()} raised the same error in each "
                 f"of the first {len(errors)} trials: {errors[0]}; fix the objective and run again"
