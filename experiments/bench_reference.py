@@ -281,45 +281,6 @@ def tables(args: argparse.Namespace, seeds: range) -> None:
     print_overhead(rows)
 
 
-# The mf_vs_bandits study --------------------------------------------------------------------------------------
-STUDY_FRACTIONS = (0.25, 0.5, 1.0)
-
-
-def study_summary(results: Path) -> None:
-    """The issue's report of a study directory (``experiments/mf_vs_bandits.toml``'s): per
-    strategy, the median normalised regret (``mfbo.analysis.metrics``: 0 at the best value known,
-    about 1 at a typical first recommendation) over all (problem, seed) runs at 25, 50 and 100 %
-    of the budget, the average rank over problems (each ranked on its median over seeds) and over
-    (problem, seed) blocks, and Friedman's test with Nemenyi's critical difference on the blocks."""
-    from mfbo.analysis import load_study
-    from mfbo.analysis.metrics import metric_curves
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        curves = metric_curves(load_study(results), "norm_regret", grid=STUDY_FRACTIONS)
-    labels = list(dict.fromkeys(curves["label"]))
-    problems, seeds = curves["problem"].nunique(), curves.groupby("problem")["seed"].nunique().min()
-    by_problem, by_block = (stats.rank_curves(curves, by=by) for by in ("problem", "seed"))
-    print(f"{len(labels)} strategies, {problems} problems, {seeds} seeds or more each ({results})\n")
-    print("| strategy | " + " | ".join(f"median norm. regret at {f:.0%}" for f in STUDY_FRACTIONS)
-          + " | " + " | ".join(f"rank at {f:.0%} (problems / blocks)" for f in STUDY_FRACTIONS) + " |")
-    print("|---|" + "---|" * (2 * len(STUDY_FRACTIONS)))
-    for label in labels:
-        mine = curves[curves["label"] == label]
-        medians = [float(np.median(mine.loc[mine["frac"] == f, "value"])) for f in STUDY_FRACTIONS]
-        ranks = [[float(r.loc[(r["label"] == label) & (r["frac"] == f), "rank"].iloc[0]) for r in (by_problem, by_block)]
-                 for f in STUDY_FRACTIONS]
-        print(f"| {label} | " + " | ".join(f"{m:.3g}" for m in medians) + " | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in ranks) + " |")
-    final = curves[curves["frac"] == 1.0].rename(columns={"value": "final"})
-    blocks = stats.score_matrix(final, blocks="problem-seed").reindex(columns=labels).dropna()
-    if len(labels) < 3 or len(blocks) < 2:
-        print("\n(too few strategies or blocks for the Friedman test)")
-        return
-    fr = stats.friedman(blocks)
-    print(f"\nAt 100 %: Friedman chi2 = {fr.chi2:.2f}, p = {fr.p_value:.3g} (Iman-Davenport p = {fr.iman_davenport_p:.3g}) over "
-          f"{fr.n_blocks} (problem, seed) blocks; Nemenyi CD (alpha 0.05) = {stats.nemenyi_cd(len(labels), len(blocks)):.2f}")
-
-
 # Command line ----------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -329,8 +290,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed-offset", type=int, default=0)
     parser.add_argument("--budget-evals", type=float, default=20, help="budget in mean full-fidelity costs")
     parser.add_argument("--no-counts", action="store_true", help="skip check a (the cycle counts)")
-    parser.add_argument("--study-summary", type=Path, metavar="RESULTS",
-                        help="only print the report of a mf_vs_bandits study directory (e.g. results/mf_vs_bandits)")
     add_store_arguments(parser, STORE, "results/bench_reference")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.seed_offset < 0 or args.workers < 1 or not args.budget_evals > 0:
@@ -338,8 +297,6 @@ def main(argv: list[str] | None = None) -> None:
     known = set(mfbo.strategies.names()) | set(br.BANDIT_REFERENCES) | set(PAIRS)
     if unknown := [s for s in args.strategies if bench_real.parse_label(s)[0] not in known]:
         raise SystemExit(f"--strategies: unknown {unknown}; known: {', '.join(sorted(known))}")
-    if args.study_summary:
-        return study_summary(args.study_summary)
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
     if args.rerun:
         rows, logs = drop_strategies(args.store, args.rerun, STORE_COLUMNS), drop_logs(Path(args.out), args.rerun)

@@ -175,28 +175,3 @@ def test_overhead_per_suggestion_is_total_seconds_over_total_trials():
     rows = [row("p", "sh", 0, 0.0, overhead=1.0, n_trials=10), row("q", "sh", 0, 0.0, overhead=3.0, n_trials=30)]
     assert bb.overhead_per_suggestion(rows, "sh") == pytest.approx(0.1)
     assert math.isnan(bb.overhead_per_suggestion(rows, "asha"))
-
-
-def test_the_study_summary_reports_regret_at_three_fractions_ranks_and_friedman(tmp_path, capsys):
-    for problem in ("mfhartmann3-good", "mfhartmann3-bad"):
-        for strategy in ("random", "hyperband", "sh"):
-            if bb.unavailable(strategy):
-                pytest.skip(bb.unavailable(strategy))
-            for seed in (0, 1):
-                path = tmp_path / mfbo.cli.run_file_name(problem, strategy, seed)
-                mfbo.minimize(problem, strategy, 5.0, seed=seed, log_path=path)
-    bb.study_summary(tmp_path)
-    out = capsys.readouterr().out
-    assert "3 strategies, 2 problems, 2 seeds or more each" in out
-    lines = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:] for line in out.splitlines() if line.startswith(("| random", "| hyperband", "| sh"))}
-    assert set(lines) == {"random", "hyperband", "sh"} and all(len(cells) == 6 for cells in lines.values())
-    for column in (3, 4, 5):  # the ranks at 25, 50 and 100 %: ranks 1, 2, 3 (ties averaged), averaged over problems
-        assert sum(float(lines[s][column].split(" / ")[0]) for s in lines) == pytest.approx(6.0)
-    from mfbo.analysis import load_study, stats
-    from mfbo.analysis.metrics import metric_curves
-
-    expected = stats.rank_curves(metric_curves(load_study(tmp_path), "norm_regret", grid=bb.STUDY_FRACTIONS), by="problem")
-    for column, fraction in zip((3, 4, 5), bb.STUDY_FRACTIONS):  # each column is its own fraction's rank
-        rank = expected.loc[(expected["label"] == "random") & (expected["frac"] == fraction), "rank"].iloc[0]
-        assert float(lines["random"][column].split(" / ")[0]) == pytest.approx(rank, abs=0.005)
-    assert "Friedman chi2" in out and "over 4 (problem, seed) blocks" in out
