@@ -25,6 +25,7 @@ default ``results/bench_fabolas``; stored runs skipped; ``--rerun``, ``--table-o
 
     nice -n 10 python experiments/bench_fabolas.py --workers 2        # 5 seeds x 2 strategies
     python experiments/bench_fabolas.py --table-only
+    python experiments/bench_fabolas.py --incumbents     # where the FABOLAS runs' recommendations come from
 """
 
 from __future__ import annotations
@@ -115,14 +116,35 @@ def table(rows: list[dict], budget_evals: float) -> None:
     print("\nmedians over seeds; cost in model-seconds; 'reached': seeds whose recommendation got there within the budget")
 
 
+def incumbent_trace(path: Path, every: int = 5) -> list[str]:
+    """Lines that show where a run's recommendations come from: the largest subset it evaluated
+    and, every ``every`` trials, the recommendation's full-data error with the (subset, error)
+    observations the run had of that configuration (``--incumbents``)."""
+    run = mfbo.runlog.read_run(path)
+    problem = mfbo.problems.get(PROBLEM)
+    seen: dict[str, list[tuple[float, float]]] = {}
+    lines = [f"{path.name}: largest subset evaluated {max(t['fidelity'] for t in run.trials):.3g}"]
+    for i, t in enumerate(run.trials):
+        seen.setdefault(json.dumps(t["config"], sort_keys=True), []).append((round(t["fidelity"], 3), round(t["value"], 4)))
+        if t.get("recommendation") is not None and (i % every == 0 or i == len(run.trials) - 1):
+            key = json.dumps(t["recommendation"], sort_keys=True)
+            lines.append(f"  trial {t['id']:3d}: full-data error {full_data_error(problem, t['recommendation']):.4f}, seen as {seen.get(key)}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget-evals", type=float, default=6.0, help="budget in full-data costs")
+    parser.add_argument("--incumbents", action="store_true", help="only trace the stored FABOLAS runs' recommendations")
     add_store_arguments(parser, STORE, "results/bench_fabolas")
     args = parser.parse_args(argv)
     args.problems = [PROBLEM]
+    if args.incumbents:
+        for path in sorted(Path(args.out).glob(f"{PROBLEM}__fabolas__seed*.jsonl")):
+            print("\n".join(incumbent_trace(path)))
+        return
     if not args.table_only:
         jobs = bench_real.jobs_to_do(args, args.strategies, range(args.seeds))
         print(f"{len(jobs)} runs to do", flush=True)
