@@ -11,11 +11,12 @@ figure comes from which study.
     python paper_figs/make_figures.py --results-root /data/mfbo    # results stored elsewhere
 
 Stored results. The run logs of each reference study are kept in the repository as one archive,
-``paper_figs/results/NAME.tar.xz`` (the ``*.jsonl`` logs only, a few hundred kB), written by
-``--store NAME`` after a study has run. A study whose results directory is missing is rebuilt
+``paper_figs/results/NAME.tar.xz`` (the ``*.jsonl`` logs only), written by ``--store NAME``
+after a study has run. The stored trial records leave out the fields no figure or table reads,
+:data:`UNSTORED_FIELDS` (each trial's learning curve and the problem's extra outputs: on LCBench
+they are half of a log); every other line is stored as the run wrote it. A study whose results directory is missing is rebuilt
 from its archive (extracted into a temporary directory), so a fresh clone rebuilds every figure
-without running anything. A study with neither (``mf_vs_bandits`` on a fresh clone: its logs are
-too large to store) is reported with the command that produces it and what that command needs
+without running anything. A study with neither is reported with the command that produces it and what that command needs
 here (the YAHPO data, say), and skipped: the script exits 0 after building the others. Only a
 study named with ``--only`` that cannot be built makes it exit 1.
 
@@ -25,6 +26,8 @@ study named with ``--only`` that cannot be built makes it exit 1.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import sys
 import tarfile
 import tempfile
@@ -40,6 +43,10 @@ REFERENCE_STUDIES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Trial-record fields left out of the stored logs: no figure or table reads them.
+UNSTORED_FIELDS = ("curve", "info")
+
+
 def archive_path(name: str, archive_root: Path) -> Path:
     """The stored run logs of reference study ``name``."""
     return archive_root / f"{name}.tar.xz"
@@ -47,7 +54,8 @@ def archive_path(name: str, archive_root: Path) -> Path:
 
 def store(name: str, results_root: Path, archive_root: Path) -> Path:
     """Archive the run logs (``*.jsonl``, not the evaluation caches) of ``name``'s results
-    directory as ``archive_root/NAME.tar.xz``, members relative to the results directory."""
+    directory as ``archive_root/NAME.tar.xz``, members relative to the results directory, their
+    trial records without :data:`UNSTORED_FIELDS`."""
     results_dir = results_root / REFERENCE_STUDIES[name][1]
     logs = sorted(results_dir.rglob("*.jsonl")) if results_dir.is_dir() else []
     if not logs:
@@ -56,12 +64,24 @@ def store(name: str, results_root: Path, archive_root: Path) -> Path:
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "w:xz", preset=9) as tar:
         for log in logs:
-            info = tar.gettarinfo(log, arcname=log.relative_to(results_dir).as_posix())
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""  # the same logs give the same archive
-            with log.open("rb") as f:
-                tar.addfile(info, f)
+            data = _without_unstored_fields(log.read_bytes())
+            info = tarfile.TarInfo(log.relative_to(results_dir).as_posix())
+            info.size, info.mode = len(data), 0o644  # mtime, owner 0: the same logs give the same archive
+            tar.addfile(info, io.BytesIO(data))
     print(f"{name}: stored {len(logs)} run logs in {archive} ({archive.stat().st_size / 1e3:.0f} kB)")
     return archive
+
+
+def _without_unstored_fields(log: bytes) -> bytes:
+    """A JSON Lines run log with :data:`UNSTORED_FIELDS` removed from its trial records; other
+    lines unchanged, byte for byte."""
+    lines = []
+    for line in log.splitlines(keepends=True):
+        record = json.loads(line) if line.strip() else None
+        if isinstance(record, dict) and record.get("type") == "trial" and any(k in record for k in UNSTORED_FIELDS):
+            line = (json.dumps({k: v for k, v in record.items() if k not in UNSTORED_FIELDS}, allow_nan=False) + "\n").encode()
+        lines.append(line)
+    return b"".join(lines)
 
 
 def build(name: str, results_root: Path, out_root: Path, stat: str, archive_root: Path | None = None) -> list[Path] | None:

@@ -59,3 +59,23 @@ def test_a_fresh_clone_skips_the_unbuildable_study_and_exits_0(make_figures, tmp
     err = capsys.readouterr().err
     assert "mf_vs_bandits: skipped: " in err and "produce it with `mfbo study run experiments/mf_vs_bandits.toml`" in err
     assert "not rebuilt: compare_acquisitions, mf_vs_bandits (no results yet; built: nothing)" in err
+
+
+def test_stored_logs_leave_out_curves_and_extra_outputs_and_keep_everything_else(make_figures, make_log, tmp_path):
+    import json
+    import tarfile
+
+    results = tmp_path / "repo" / make_figures.REFERENCE_STUDIES["mf_vs_bandits"][1]
+    log = make_log(results / "toy__a__seed0.jsonl", [{"cost": 5.0, "rec_value": 1.0}, {"cost": 5.0, "rec_value": 0.5}])
+    lines = log.read_text().splitlines()
+    with_extras = [json.loads(line) for line in lines]
+    with_extras[1].update(curve=[0.9, 0.7, 0.5], info={"time": 3.0})
+    with_extras[2]["info"] = {"time": 4.0}
+    log.write_text("\n".join([lines[0]] + [json.dumps(r) for r in with_extras[1:]]) + "\n")
+    archive = make_figures.store("mf_vs_bandits", tmp_path / "repo", tmp_path / "archives")
+    with tarfile.open(archive) as tar:
+        stored = tar.extractfile("toy__a__seed0.jsonl").read().decode().splitlines()
+    assert stored[0] == lines[0] and stored[3:] == lines[3:]  # the header and footer byte for byte
+    for original, kept in zip(with_extras[1:3], map(json.loads, stored[1:3])):
+        assert "curve" not in kept and "info" not in kept
+        assert kept == {k: v for k, v in original.items() if k not in ("curve", "info")}
