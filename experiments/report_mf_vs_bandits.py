@@ -12,7 +12,7 @@ the same seeds (the GP strategies on fewer, for time). The report therefore has 
    (problem, seed) runs; the average rank over problems (each ranked on its median over the
    strategy's seeds) and over (problem, seed) blocks (only the blocks where every one of them
    ran, i.e. the seeds they share); Friedman's test and Nemenyi's critical difference (alpha
-   0.05) on those blocks at 100 %.
+   0.05) on those blocks at 100 %; the strategy's own seconds (ask + tell + recommend) per trial.
 2. **Strategies that ran on some problems only**, each on its own problems: the same medians,
    and its rank among *all* strategies of table 1 plus itself on those problems and blocks.
 
@@ -34,15 +34,28 @@ from mfbo.analysis import stats
 FRACTIONS = (0.25, 0.5, 1.0)
 
 
-def regret_curves(results: Path):
-    """Every complete run's normalised regret at :data:`FRACTIONS` of the budget
-    (``problem, label, seed, run, frac, value, metric``)."""
+def load(results: Path):
+    """The trial records of the study's complete runs (``mfbo.analysis.load_study``)."""
     from mfbo.analysis import load_study
+
+    return load_study(results)
+
+
+def regret_curves(trials):
+    """Every run's normalised regret at :data:`FRACTIONS` of the budget
+    (``problem, label, seed, run, frac, value, metric``); ``trials`` from :func:`load`."""
     from mfbo.analysis.metrics import metric_curves
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return metric_curves(load_study(results), "norm_regret", grid=FRACTIONS)
+        return metric_curves(trials, "norm_regret", grid=FRACTIONS)
+
+
+def seconds_per_trial(trials) -> dict[str, float]:
+    """Per label, the strategy's seconds (ask + tell + recommend, the log's ``overhead`` and
+    ``recommend_time``) per trial, over all its runs: total seconds / total trials."""
+    spent = trials["overhead"].fillna(0.0) + trials["recommend_time"].fillna(0.0)
+    return (spent.groupby(trials["label"]).sum() / trials.groupby("label").size()).to_dict()
 
 
 def split_by_coverage(curves) -> tuple[list[str], list[str]]:
@@ -85,6 +98,7 @@ def header(columns: list[str]) -> str:
     return "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
 
 
+SECONDS_COLUMN = "strategy s per trial"
 REGRET_COLUMNS = [f"median norm. regret at {f:.0%}" for f in FRACTIONS] + [f"rank at {f:.0%} (problems / blocks)" for f in FRACTIONS]
 
 
@@ -101,22 +115,23 @@ def friedman_line(curves, labels: list[str]) -> str:
 
 def report(results: Path) -> str:
     """The two tables of the module docstring, as Markdown."""
-    curves = regret_curves(results)
+    trials = load(results)
+    curves, seconds = regret_curves(trials), seconds_per_trial(trials)
     full, partial = split_by_coverage(curves)
     seeds = seeds_per_label(curves)
     problems = list(dict.fromkeys(curves["problem"]))
     out = [f"{len(full) + len(partial)} strategies, {len(problems)} problems ({results})\n",
            f"Strategies that ran on all {len(problems)} problems ({', '.join(problems)}):\n",
-           header(["strategy", "seeds"] + REGRET_COLUMNS)]
-    out += [f"| {label} | {seeds[label]} | " + " | ".join(cells) + " |" for label, cells in rank_rows(curves, full).items()]
+           header(["strategy", "seeds"] + REGRET_COLUMNS + [SECONDS_COLUMN])]
+    out += [f"| {label} | {seeds[label]} | " + " | ".join(cells) + f" | {seconds[label]:.3g} |" for label, cells in rank_rows(curves, full).items()]
     out.append("\n" + friedman_line(curves, full))
     if partial:
         out += ["\nStrategies that ran on some problems only, each ranked among the strategies above plus "
-                f"itself on its own problems (of {len(full) + 1}):\n", header(["strategy", "seeds", "problems"] + REGRET_COLUMNS)]
+                f"itself on its own problems (of {len(full) + 1}):\n", header(["strategy", "seeds", "problems"] + REGRET_COLUMNS + [SECONDS_COLUMN])]
         for label in partial:
             mine = sorted(set(curves.loc[curves["label"] == label, "problem"]), key=problems.index)
             cells = rank_rows(curves[curves["problem"].isin(mine)], full + [label])[label]
-            out.append(f"| {label} | {seeds[label]} | {', '.join(mine)} | " + " | ".join(cells) + " |")
+            out.append(f"| {label} | {seeds[label]} | {', '.join(mine)} | " + " | ".join(cells) + f" | {seconds[label]:.3g} |")
     return "\n".join(out)
 
 
