@@ -55,9 +55,11 @@ def archive_path(name: str, archive_root: Path) -> Path:
 def store(name: str, results_root: Path, archive_root: Path) -> Path:
     """Archive the run logs (``*.jsonl``, not the evaluation caches) of ``name``'s results
     directory as ``archive_root/NAME.tar.xz``, members relative to the results directory, their
-    trial records without :data:`UNSTORED_FIELDS`."""
+    trial records without :data:`UNSTORED_FIELDS`. Runs without a footer (stopped, or still
+    running) are left out, as the figures leave them out, and named."""
     results_dir = results_root / REFERENCE_STUDIES[name][1]
-    logs = sorted(results_dir.rglob("*.jsonl")) if results_dir.is_dir() else []
+    found = sorted(results_dir.rglob("*.jsonl")) if results_dir.is_dir() else []
+    logs = [log for log in found if _finished(log)]
     if not logs:
         raise SystemExit(f"--store {name}: no run logs under {results_dir}; run `mfbo study run {REFERENCE_STUDIES[name][0]}` first")
     archive = archive_path(name, archive_root)
@@ -69,7 +71,20 @@ def store(name: str, results_root: Path, archive_root: Path) -> Path:
             info.size, info.mode = len(data), 0o644  # mtime, owner 0: the same logs give the same archive
             tar.addfile(info, io.BytesIO(data))
     print(f"{name}: stored {len(logs)} run logs in {archive} ({archive.stat().st_size / 1e3:.0f} kB)")
+    if unfinished := [log.name for log in found if log not in logs]:
+        print(f"{name}: left out {len(unfinished)} unfinished run(s) (no footer): {', '.join(unfinished)}")
     return archive
+
+
+def _finished(log: Path) -> bool:
+    """Whether a run log ends with its footer."""
+    with log.open("rb") as f:
+        f.seek(max(0, f.seek(0, io.SEEK_END) - 65536))
+        last = f.read().rstrip().rsplit(b"\n", 1)[-1]
+    try:
+        return json.loads(last).get("type") == "footer"
+    except (ValueError, AttributeError):
+        return False
 
 
 def _without_unstored_fields(log: bytes) -> bytes:

@@ -23,12 +23,14 @@ def test_a_stored_study_rebuilds_without_its_results_directory(make_figures, mak
             make_log(results / f"toy__{strategy}__seed{seed}.jsonl", [{"cost": 5.0, "rec_value": 1.0 + seed}, {"cost": 5.0, "rec_value": 0.5}],
                      strategy=strategy, seed=seed)
     (results / "toy__a__seed0.evals.ndjson").write_text("{}\n")  # an evaluation cache is not stored
+    make_log(results / "toy__d__seed0.jsonl", [{"cost": 5.0, "rec_value": 1.0}], strategy="d", complete=False)  # nor a stopped run
     archives = tmp_path / "archives"
     assert make_figures.main(["--results-root", str(tmp_path / "repo"), "--archives", str(archives), "--store", "compare_acquisitions"]) == 0
     archive = archives / "compare_acquisitions.tar.xz"
     first = archive.read_bytes()
     make_figures.store("compare_acquisitions", tmp_path / "repo", archives)
     assert archive.read_bytes() == first  # the same logs give the same archive
+    assert "left out 1 unfinished run(s) (no footer): toy__d__seed0.jsonl" in capsys.readouterr().out
 
     import tarfile
 
