@@ -43,12 +43,22 @@ def load(results: Path):
 
 def regret_curves(trials):
     """Every run's normalised regret at :data:`FRACTIONS` of the budget
-    (``problem, label, seed, run, frac, value, metric``); ``trials`` from :func:`load`."""
+    (``problem, label, seed, run, frac, value, metric``); ``trials`` from :func:`load`.
+
+    The inference regret (of the recommendation), except on the problems where no run has a
+    recommendation's value (real training, such as digits-svm, whose recommendations the loop
+    does not train again): there the simple regret (of the best value observed at the target),
+    the only one defined, as the ``metric`` column says."""
+    import pandas as pd
+
     from mfbo.analysis.metrics import metric_curves
 
+    unevaluated = trials.groupby("problem")["rec_value"].apply(lambda v: v.isna().all())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return metric_curves(trials, "norm_regret", grid=FRACTIONS)
+        parts = [metric_curves(trials[trials["problem"].map(unevaluated) == simple], metric, grid=FRACTIONS)
+                 for simple, metric in ((False, "norm_regret"), (True, "norm_simple_regret")) if (unevaluated == simple).any()]
+    return pd.concat(parts, ignore_index=True)
 
 
 def seconds_per_trial(trials) -> dict[str, float]:
@@ -120,9 +130,13 @@ def report(results: Path) -> str:
     full, partial = split_by_coverage(curves)
     seeds = seeds_per_label(curves)
     problems = list(dict.fromkeys(curves["problem"]))
-    out = [f"{len(full) + len(partial)} strategies, {len(problems)} problems ({results})\n",
-           f"Strategies that ran on all {len(problems)} problems ({', '.join(problems)}):\n",
-           header(["strategy", "seeds"] + REGRET_COLUMNS + [SECONDS_COLUMN])]
+    simple = sorted(set(curves.loc[curves["metric"] == "norm_simple_regret", "problem"]))
+    out = [f"{len(full) + len(partial)} strategies, {len(problems)} problems ({results})\n"]
+    if simple:
+        out.append(f"Regret of the recommendation, normalised; on {', '.join(simple)}, where no recommendation was evaluated, "
+                   "of the best value observed at the target (simple regret).\n")
+    out += [f"Strategies that ran on all {len(problems)} problems ({', '.join(problems)}):\n",
+            header(["strategy", "seeds"] + REGRET_COLUMNS + [SECONDS_COLUMN])]
     out += [f"| {label} | {seeds[label]} | " + " | ".join(cells) + f" | {seconds[label]:.3g} |" for label, cells in rank_rows(curves, full).items()]
     out.append("\n" + friedman_line(curves, full))
     if partial:

@@ -78,3 +78,24 @@ def test_seconds_per_trial_is_total_strategy_seconds_over_trials(study):
     assert report.seconds_per_trial(trials)["sh"] == pytest.approx(expected)
     rows = table(report.report(study), "strategy")
     assert float(rows["sh"][7]) == pytest.approx(expected, rel=0.01)
+
+
+def test_a_problem_without_evaluated_recommendations_is_scored_on_its_simple_regret(study, tmp_path):
+    """Real training (digits-svm): the loop does not evaluate the recommendation, so only the
+    best value observed at the target scores the run."""
+    import json
+    import shutil
+
+    copy = tmp_path / "study"
+    shutil.copytree(study, copy)
+    for log in copy.glob(f"{PROBLEMS[1]}__*.jsonl"):
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        for record in records:
+            if record.get("type") == "trial":
+                record["rec_value"] = record["regret"] = None
+        log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    curves = report.regret_curves(report.load(copy))
+    assert set(curves.loc[curves["problem"] == PROBLEMS[1], "metric"]) == {"norm_simple_regret"}
+    assert set(curves.loc[curves["problem"] == PROBLEMS[0], "metric"]) == {"norm_regret"}
+    assert curves["value"].notna().all() and (curves.loc[curves["problem"] == PROBLEMS[1], "value"] < float("inf")).any()
+    assert f"on {PROBLEMS[1]}, where no recommendation was evaluated" in report.report(copy)
