@@ -16,18 +16,14 @@ the same seeds (the GP strategies on fewer, for time). The report therefore has 
 2. **Strategies that ran on some problems only**, each on its own problems: the same medians,
    and its rank among *all* strategies of table 1 plus itself on those problems and blocks.
 
-Incomplete runs (no footer: stopped or still running) are left out (``load_study``). The
-results are the study's output directory or its stored archive (``make_figures.py --store``).
+Incomplete runs (no footer: stopped or still running) are left out (``load_study``).
 
     python experiments/report_mf_vs_bandits.py results/mf_vs_bandits
-    python experiments/report_mf_vs_bandits.py paper_figs/results/mf_vs_bandits.tar.xz   # a fresh clone
 """
 
 from __future__ import annotations
 
 import argparse
-import tarfile
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -155,17 +151,8 @@ def report(results: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", type=Path, help="the study's output directory (results/mf_vs_bandits) or its stored .tar.xz")
-    results = parser.parse_args(argv).results
-    if results.is_file():
-        with tempfile.TemporaryDirectory() as tmp, tarfile.open(results, "r:xz") as tar:
-            try:
-                tar.extractall(tmp, filter="data")
-            except TypeError:  # Python < 3.11.4 has no extraction filters
-                tar.extractall(tmp)
-            print(report(Path(tmp)))
-    else:
-        print(report(results))
+    parser.add_argument("results", type=Path, help="the study's output directory (results/mf_vs_bandits)")
+    print(report(parser.parse_args(argv).results))
 
 
 if __name__ == "__main__":

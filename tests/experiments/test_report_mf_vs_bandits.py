@@ -99,17 +99,3 @@ def test_a_problem_without_evaluated_recommendations_is_scored_on_its_simple_reg
     assert set(curves.loc[curves["problem"] == PROBLEMS[0], "metric"]) == {"norm_regret"}
     assert curves["value"].notna().all() and (curves.loc[curves["problem"] == PROBLEMS[1], "value"] < float("inf")).any()
     assert f"on {PROBLEMS[1]}, where no recommendation was evaluated" in report.report(copy)
-
-
-def test_the_report_reads_a_stored_archive_as_its_directory(study, tmp_path, capsys):
-    import tarfile
-
-    archive = tmp_path / "study.tar.xz"
-    with tarfile.open(archive, "w:xz") as tar:
-        for log in sorted(study.glob("*.jsonl")):
-            tar.add(log, arcname=log.name)
-    report.main([str(study)])
-    from_directory = capsys.readouterr().out
-    report.main([str(archive)])
-    from_archive = capsys.readouterr().out
-    assert from_archive.split("\n", 1)[1] == from_directory.split("\n", 1)[1]  # the first line names the path
