@@ -10,15 +10,18 @@ figure comes from which study.
     python paper_figs/make_figures.py --only compare_acquisitions   # (--study is the same)
     python paper_figs/make_figures.py --results-root /data/mfbo    # results stored elsewhere
 
-Stored results. The run logs of each reference study are kept in the repository as one archive,
-``paper_figs/results/NAME.tar.xz`` (the ``*.jsonl`` logs only), written by ``--store NAME``
-after a study has run. The stored trial records leave out the fields no figure or table reads,
-:data:`UNSTORED_FIELDS` (each trial's learning curve and the problem's extra outputs: on LCBench
-they are half of a log); every other line is stored as the run wrote it. A study whose results directory is missing is rebuilt
-from its archive (extracted into a temporary directory), so a fresh clone rebuilds every figure
-without running anything. A study with neither is reported with the command that produces it and what that command needs
-here (the YAHPO data, say), and skipped: the script exits 0 after building the others. Only a
-study named with ``--only`` that cannot be built makes it exit 1.
+Stored results. The run logs of a reference study can be kept as one archive,
+``paper_figs/results/NAME.tar.xz`` (the finished ``*.jsonl`` logs only), written by ``--store
+NAME`` after a study has run; light ones are committed (``compare_acquisitions``), heavy ones
+are git-ignored (``mf_vs_bandits``, 18 MB). The stored trial records leave out the fields no
+figure or table reads, :data:`UNSTORED_FIELDS` (each trial's learning curve and the problem's
+extra outputs: on LCBench they are half of a log); every other line is stored as the run wrote
+it. A study whose results directory is missing is rebuilt from its archive (extracted into a
+temporary directory), so a fresh clone rebuilds the committed studies' figures without running
+anything. A study with neither (``mf_vs_bandits`` on a fresh clone) is reported with the command
+that produces it and what that command needs here (the YAHPO data, say), and skipped: the script
+exits 0 after building the others. Only a study named with ``--only`` that cannot be built makes
+it exit 1.
 
     python paper_figs/make_figures.py --store compare_acquisitions   # archive results/compare_acquisitions
 """
