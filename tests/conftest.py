@@ -8,12 +8,27 @@ Tests that need downloaded data (YAHPO Gym) are skipped without it; the summary 
 which and how to enable them (:func:`pytest_terminal_summary`).
 """
 
+import os
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+#: Where the tests look for downloaded data: ``$MFBO_DATA_DIR``, else ``../shared/data`` beside the
+#: repository (where CI puts it).
+DATA_ROOT = Path(os.environ.get("MFBO_DATA_DIR") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture
+def yahpo_data_dir() -> Path:
+    """:data:`DATA_ROOT`, to pass as ``data_dir=`` to a YAHPO problem; the test is skipped (naming
+    ``MFBO_DATA_DIR``, so the summary lists it) when ``DATA_ROOT/yahpo`` is missing."""
+    if not (DATA_ROOT / "yahpo").is_dir():
+        pytest.skip(f"YAHPO Gym data not found at {DATA_ROOT / 'yahpo'} (set MFBO_DATA_DIR)")
+    return DATA_ROOT
 
 
 @pytest.hookimpl(trylast=True)

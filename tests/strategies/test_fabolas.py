@@ -4,8 +4,6 @@ seeded reproducibility and a short run on a synthetic data-subset problem."""
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,13 +159,9 @@ def test_short_run_finds_the_optimum_region():
 
 
 # The issue's YAHPO scenarios: a training-set fraction of 0.03..1 on mixed, conditional spaces ------------------
-YAHPO_DATA = Path(os.environ.get("MFBO_DATA_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve() / "yahpo"
-
-
-@pytest.mark.skipif(not YAHPO_DATA.is_dir(), reason=f"YAHPO Gym data not found at {YAHPO_DATA} (set MFBO_DATA_DIR)")
 @pytest.mark.parametrize("name", ["rbv2_xgboost/1501", "rbv2_rpart/14", "iaml_glmnet/40981"])
-def test_runs_on_the_yahpo_trainsize_scenarios(name):
-    problem = mfbo.problems.get(name)
+def test_runs_on_the_yahpo_trainsize_scenarios(name, yahpo_data_dir):
+    problem = mfbo.problems.get(name, data_dir=yahpo_data_dir)
     strategy = make("fabolas", problem, seed=0, **SMALL)
     for _ in range(3 * SMALL["n_init"]):  # the design: s_min = 0.03 moves the ladder up to 0.03, 0.06, 0.12
         trial = strategy.ask()
