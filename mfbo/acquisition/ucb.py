@@ -60,6 +60,14 @@ What is taken from where
 - **The budget left** (not in the paper, whose budget is a horizon): with ``ctx.max_cost`` set,
   ``x_t`` is searched among points whose target cost fits it (all points when none does), and
   if the chosen ``z`` still costs more, the highest fidelity candidate within it replaces it.
+- **Continuing runs** (freeze-thaw, not in the paper, whose evaluations are independent): on a
+  resumable problem the strategy offers the configurations whose runs can be continued
+  (``ctx.candidates``, :class:`~mfbo.models.ContinuationCost`). The UCB step scores each of them
+  at ``z•`` as it is, beside the configuration its search found, and keeps the best
+  (:meth:`MultiFidelityUCB.select_x`); a search from raw points would never land exactly on
+  one. When an evaluated configuration wins, the fidelity rule runs unchanged with ``λ`` the
+  increment over the fidelity its run reached (a fidelity at or below that is priced out), so
+  the cheapest informative continuation is chosen, and the strategy continues the run.
 - **Option ``threshold``** multiplies ``γ`` (``1`` is the paper). **Option ``cost_exponent``**
   replaces ``q``.
 
@@ -123,7 +131,7 @@ import torch
 from torch import Tensor
 
 from .base import Acquisition, AcquisitionContext
-from .optimize import optimize_joint, sequential_greedy
+from .optimize import optimize_joint, score_in_chunks, sequential_greedy, within_budget
 from .options import check_float, check_int
 from .posterior import MIN_VAR, GPMoments, gp_moments
 
@@ -268,7 +276,10 @@ class MultiFidelityUCB(Acquisition):
         return gp_moments(ctx.model, ctx.X_pending, ctx.train_X, name=self.name)
 
     def select_x(self, moments: GPMoments, ctx: AcquisitionContext, beta: float) -> Tensor:
-        """``x_t = argmax_x μ(x, 1) + sqrt(β) σ(x, 1)``, as ``(1, d + 1)`` with ``s = 1``."""
+        """``x_t = argmax_x μ(x, 1) + sqrt(β) σ(x, 1)``, as ``(1, d + 1)`` with ``s = 1``: the
+        best of the multi-start search's point and the configurations of ``ctx.candidates``
+        (runs that can be continued; module docstring), ties going to the search's point; all
+        within ``ctx.max_cost`` at their cost to the target where any is."""
         root_beta = math.sqrt(beta)
 
         def ucb(X: Tensor) -> Tensor:  # (b, 1, d + 1), already at s = 1
@@ -279,7 +290,13 @@ class MultiFidelityUCB(Acquisition):
             ucb, ctx, num_restarts=self.num_restarts, raw_samples=self.raw_samples, maxiter=self.maxiter, fixed_s=1.0,
             respect_budget=True,  # x is evaluated at s = 1 unless the fidelity rule finds a cheaper s
         )
-        return x
+        if ctx.candidates is None or not ctx.candidates.numel():
+            return x
+        # the configurations whose runs can be continued compete as they are (module docstring)
+        continued = ctx.at_target(torch.unique(ctx.candidates.to(torch.double)[:, : ctx.dim], dim=0))
+        choices = torch.cat([x, continued]).unsqueeze(-2)  # (1 + k, 1, d + 1), the search's x first
+        scores = within_budget(torch.nan_to_num(score_in_chunks(ucb, choices), nan=-torch.inf), choices, ctx)
+        return choices[int(torch.argmax(scores))].clone()
 
     def fidelity_candidates(self, ctx: AcquisitionContext) -> Tensor:
         """``(G,)`` increasing fidelity candidates ending at the target ``1``."""

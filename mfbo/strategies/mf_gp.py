@@ -31,7 +31,9 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    trials; with ``q > 1`` the batch is queued and handed out by successive asks. **Continuing
    a run** (freeze-thaw, Swersky et al. 2014): on a resumable problem the acquisition is also
    offered every evaluated configuration at each higher rung of the ladder, charged only the
-   increment ``c(s) - c(s_prev)`` (:class:`~mfbo.models.ContinuationCost`); when it picks one,
+   increment ``c(s) - c(s_prev)`` (:class:`~mfbo.models.ContinuationCost`; BOCA, whose
+   configuration step searches the target only, scores those configurations there beside its
+   search's point, :meth:`~mfbo.acquisition.MultiFidelityUCB.select_x`); when it picks one,
    the strategy asks for a :class:`~mfbo.strategies.base.Continuation` of that configuration's
    run. The nested ladder design is continued the same way. **Within the budget**: the
    optimiser ranks last the points whose cost exceeds what the budget has left

@@ -50,6 +50,38 @@ def test_x_step_is_the_argmax_of_the_target_ucb(correlated_ctx):
     assert at_x.item() >= values.max().item() - 1e-8
 
 
+def test_x_step_scores_the_configurations_whose_runs_can_be_continued(correlated_ctx):
+    """A continuable configuration with a higher target UCB than the search's point wins, at the
+    target; one whose continuation the budget left cannot pay for does not; lower, it loses."""
+    from dataclasses import replace
+
+    ctx = correlated_ctx
+    acq = MultiFidelityUCB(**FAST)
+    beta = acq.exploration_weight(ctx)
+    moments = acq.moments(ctx)
+    searched = acq.select_x(moments, ctx, beta)
+    ucb = UpperConfidenceBound(ctx.model, beta=beta)
+    grid = torch.stack([torch.linspace(0, 1, 401, dtype=DTYPE), torch.ones(401, dtype=DTYPE)], -1).unsqueeze(-2)
+    with torch.no_grad():
+        values = ucb(grid)
+    worse = grid[int(values.argmin()), 0]  # the lowest target UCB
+    offered = torch.tensor([[worse[0].item(), 0.5], [worse[0].item(), 1.0]], dtype=DTYPE)
+    assert torch.equal(acq.select_x(moments, replace(ctx, candidates=offered), beta), searched)
+
+    def best_ucb_at(X):  # a model whose UCB peaks at x = 0.9 exactly, which no search returns
+        return -((X[..., 0] - 0.9) ** 2).reshape(-1)
+
+    class Peaked:  # moments whose mean is best_ucb_at and whose variance is nil
+        def joint(self, X):
+            return best_ucb_at(X).reshape(*X.shape[:-2], 1), torch.zeros(*X.shape[:-2], 1, 1, dtype=DTYPE)
+
+    spike = torch.tensor([[0.9, 0.5]], dtype=DTYPE)
+    x = acq.select_x(Peaked(), replace(ctx, candidates=spike), beta)
+    assert x.tolist() == [[0.9, 1.0]]
+    too_dear = replace(ctx, candidates=spike, cost=lambda X: torch.where((X[..., 0] - 0.9).abs() < 1e-12, 10.0, 0.1), max_cost=1.0)
+    assert acq.select_x(Peaked(), too_dear, beta)[0, 0].item() != 0.9
+
+
 def test_beta_schedule_and_override(correlated_ctx, context):
     ctx = correlated_ctx
     n, d = ctx.train_X.shape[0], ctx.dim
