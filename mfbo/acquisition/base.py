@@ -52,7 +52,10 @@ class AcquisitionContext:
             spaces. Apply it to final candidates, not inside gradient-based optimisation.
         options: free-form extras, never required: ``budget`` and ``spent`` (the run's cost
             budget and what it has spent), ``design_size`` (how many trials the initial design
-            asked for; the observations after them are the model's own choices).
+            asked for; the observations after them are the model's own choices),
+            ``curve_points`` (how many rows at the end of ``train_X`` and ``train_Y`` are
+            learning-curve points the strategy added beside its evaluations; see
+            :attr:`evaluated_X`).
         candidates: ``k x (d + 1)`` points that the optimiser scores as they are, besides its
             own search, or ``None``: on a resumable problem, the continuations of evaluated
             configurations to higher fidelities, which ``cost`` charges only the increment
@@ -83,6 +86,14 @@ class AcquisitionContext:
     def bounds(self) -> Tensor:
         """``2 x (d + 1)`` box bounds of the joint ``(x, s)`` space."""
         return torch.stack([torch.zeros(self.dim + 1, dtype=torch.double), torch.ones(self.dim + 1, dtype=torch.double)])
+
+    @property
+    def evaluated_X(self) -> Tensor:
+        """``train_X`` without the learning-curve points a strategy appended to it
+        (``options["curve_points"]`` rows at the end): the evaluations themselves, ``(n, d + 1)``,
+        in the order they were told. Rules that count or replay the queries read this."""
+        curve_points = int((self.options or {}).get("curve_points", 0))
+        return self.train_X[: self.train_X.shape[0] - curve_points]
 
     def at_target(self, X: Tensor) -> Tensor:
         """Append (or overwrite) the fidelity column with the target: ``(..., d) -> (..., d + 1)``."""

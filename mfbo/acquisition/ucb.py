@@ -238,7 +238,8 @@ class MultiFidelityUCB(Acquisition):
         """The target-share controller's coefficient on ``γ`` for this step (``1`` when off).
 
         Replays the controller over the completed observations in order: for every step
-        ``k = k0, ..., n`` (``k`` observations completed, ``k0 = ctx.options["design_size"]``,
+        ``k = k0, ..., n`` (``k`` evaluations completed, :attr:`AcquisitionContext.evaluated_X`,
+        so learning-curve points the strategy added are not queries; ``k0 = ctx.options["design_size"]``,
         default 0) the share ``a_k`` of the observations ``k - window, ..., k - 1`` that are at
         the target, divided by ``window``, updates ``c ← c · step`` if ``a_k <= low``,
         ``c ← c / step`` if ``a_k >= high``, from ``c = 1``.
@@ -246,7 +247,7 @@ class MultiFidelityUCB(Acquisition):
         if self.target_share is None:
             return 1.0
         low, high = self.target_share
-        at_target = (ctx.train_X[:, -1] >= ctx.target_s - 1e-9).tolist()
+        at_target = (ctx.evaluated_X[:, -1] >= ctx.target_s - 1e-9).tolist()  # queries, not curve points
         n = len(at_target)
         start = min(int((ctx.options or {}).get("design_size", 0)), n)
         scale = 1.0
@@ -264,7 +265,7 @@ class MultiFidelityUCB(Acquisition):
         if self.beta is not None:
             return self.beta
         m = 0 if ctx.X_pending is None else ctx.X_pending.reshape(-1, ctx.dim + 1).shape[0]
-        t = ctx.train_X.shape[0] + m + 1
+        t = ctx.evaluated_X.shape[0] + m + 1
         return 0.5 * ctx.dim * math.log(2 * ctx.dim * t + 1)
 
     def exploration_weight(self, ctx: AcquisitionContext) -> float:

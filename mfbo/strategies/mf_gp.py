@@ -714,6 +714,7 @@ class MultiFidelityGPStrategy(Strategy):
                     "budget": self.budget,
                     "spent": sum(o.cost for _, o in self.history),
                     "design_size": self._design_size,
+                    "curve_points": len(X) - len(self.successes()),  # _surrogate appends them to the evaluations
                 },
                 candidates=candidates,
                 max_cost=left,

@@ -292,6 +292,25 @@ def test_threshold_controller_replays_the_authors_rule(cost):
     assert MultiFidelityUCB(target_share=None).threshold_scale(_history_ctx(cost, [False] * 30, 0)) == 1.0
 
 
+def test_learning_curve_points_are_not_queries_for_the_controller_or_the_beta_schedule(cost):
+    """A strategy appends learning-curve points below the target to ``train_X``; counted as
+    queries they would make every window look cheap and raise the threshold step after step."""
+    from dataclasses import replace
+
+    acq = MultiFidelityUCB(window=4, threshold_step=2.0)
+    ctx = _history_ctx(cost, [True, False, True, False, True, True], 4)  # k = 4, 5, 6: 2/4, 2/4, 3/4 -> /2 each
+    curve = torch.cat([ctx.train_X[:, :2], torch.full((6, 1), 0.1, dtype=DTYPE)], -1)  # 6 points at s = 0.1
+    with_curves = replace(
+        ctx, train_X=torch.cat([ctx.train_X, curve]), train_Y=torch.zeros(12, 1, dtype=DTYPE),
+        options={**ctx.options, "curve_points": 6},
+    )
+    assert torch.equal(with_curves.evaluated_X, ctx.train_X)
+    assert acq.threshold_scale(with_curves) == acq.threshold_scale(ctx) == 0.5**3
+    assert acq.beta_t(with_curves) == acq.beta_t(ctx)
+    # unmarked, they read as 6 more cheap queries: k = 7, 8 see 2/4 (/2), k = 9..12 see <= 1/4 (x2)
+    assert acq.threshold_scale(replace(with_curves, options=ctx.options)) == 0.5**3 * 0.5**2 * 2.0**4
+
+
 def test_controller_raises_the_threshold_until_the_target_is_chosen(correlated_ctx, cost):
     """On the perfectly correlated cheap level the paper's rule picks the cheap fidelity; after a
     long run of cheap queries the controller's coefficient makes the same rule pick the target."""
