@@ -92,7 +92,11 @@ controller over the completed observations after the initial design (``ctx.optio
 coefficient starts at ``1`` (the paper's ``γ``) rather than at dragonfly's ``0.01`` of its own
 ``y``-range-scaled threshold, and the replay counts one update per completed observation, which
 is dragonfly's one update per step when the run is sequential (with ``q > 1`` or asynchronous
-workers, observations and steps differ by the pending points).
+workers, observations and steps differ by the pending points). The observations replayed, and
+the ``n`` of ``β_t``, are the evaluations (:attr:`~mfbo.acquisition.base.AcquisitionContext.evaluated_X`),
+not the learning-curve points the strategy adds to the model: counted as cheap queries, they
+raised the threshold at every step on LCBench (4.6-fold by the first step after a bracket
+design) and kept BOCA off every fidelity below about epoch 40.
 
 **Noise-discounted τ.** The test uses ``τ_eff = τ² / sqrt(τ² + σ²(z))`` instead of ``τ``
 (``σ²(z)`` the observation-noise variance at ``(x_t, z)``): the posterior standard deviation a
