@@ -92,6 +92,7 @@ def optimize_joint(
     fixed_s: float | None = None,
     extra_starts: Tensor | None = None,
     respect_budget: bool | None = None,
+    score_candidates: bool | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Maximise ``acqf`` over ``(x, s)``; returns ``(candidate (1, d + 1), value ())``.
 
@@ -105,14 +106,19 @@ def optimize_joint(
         fixed_s: optimise ``x`` only, with the fidelity fixed at this normalised value (the
             context's ``candidates`` and ``max_cost`` are then ignored: such searches find a
             point of the model, e.g. the posterior-mean maximiser, not a proposal, unless
-            ``respect_budget``).
+            ``score_candidates`` or ``respect_budget``).
         extra_starts: ``(k, d + 1)`` points always scored as candidate starts (e.g. the last
             step's maximiser, or the incumbents), to warm-start the search.
         respect_budget: rank points over ``ctx.max_cost`` last (module docstring); default:
             for joint searches only (``fixed_s`` None).
+        score_candidates: let ``ctx.candidates`` join the final scoring, as they are; with
+            ``fixed_s``, their distinct configurations at that fidelity (BOCA's target search
+            scores the runs it could continue this way). Default: for joint searches only.
     """
     if respect_budget is None:
         respect_budget = fixed_s is None
+    if score_candidates is None:
+        score_candidates = fixed_s is None
     d = ctx.dim
     sobol = torch.quasirandom.SobolEngine(d + 1, scramble=True, seed=ctx.seed)
     raw = sobol.draw(raw_samples, dtype=torch.double)
@@ -141,8 +147,12 @@ def optimize_joint(
     polished = _lbfgsb(acqf, starts, free, maxiter)
     candidates = torch.cat([polished, starts])  # the optima, and the starts as a fallback
     candidates[..., :d] = ctx.project(candidates[..., :d])
-    if fixed_s is None and ctx.candidates is not None and ctx.candidates.numel():
-        candidates = torch.cat([candidates, ctx.candidates.to(torch.double).reshape(-1, 1, d + 1)])
+    if score_candidates and ctx.candidates is not None and ctx.candidates.numel():
+        offered = ctx.candidates.to(torch.double).reshape(-1, d + 1)
+        if fixed_s is not None:
+            configs = torch.unique(offered[:, :d], dim=0)
+            offered = torch.cat([configs, torch.full((len(configs), 1), float(fixed_s), dtype=torch.double)], -1)
+        candidates = torch.cat([candidates, offered.unsqueeze(1)])
     scores = torch.nan_to_num(score_in_chunks(acqf, candidates), nan=-torch.inf)
     if respect_budget:
         scores = within_budget(scores, candidates, ctx)

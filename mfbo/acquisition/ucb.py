@@ -135,7 +135,7 @@ import torch
 from torch import Tensor
 
 from .base import Acquisition, AcquisitionContext
-from .optimize import optimize_joint, score_in_chunks, sequential_greedy, within_budget
+from .optimize import optimize_joint, sequential_greedy
 from .options import check_float, check_int
 from .posterior import MIN_VAR, GPMoments, gp_moments
 
@@ -294,14 +294,9 @@ class MultiFidelityUCB(Acquisition):
         x, _ = optimize_joint(
             ucb, ctx, num_restarts=self.num_restarts, raw_samples=self.raw_samples, maxiter=self.maxiter, fixed_s=1.0,
             respect_budget=True,  # x is evaluated at s = 1 unless the fidelity rule finds a cheaper s
+            score_candidates=True,  # the configurations whose runs can be continued (module docstring)
         )
-        if ctx.candidates is None or not ctx.candidates.numel():
-            return x
-        # the configurations whose runs can be continued compete as they are (module docstring)
-        continued = ctx.at_target(torch.unique(ctx.candidates.to(torch.double)[:, : ctx.dim], dim=0))
-        choices = torch.cat([x, continued]).unsqueeze(-2)  # (1 + k, 1, d + 1), the search's x first
-        scores = within_budget(torch.nan_to_num(score_in_chunks(ucb, choices), nan=-torch.inf), choices, ctx)
-        return choices[int(torch.argmax(scores))].clone()
+        return x
 
     def fidelity_candidates(self, ctx: AcquisitionContext) -> Tensor:
         """``(G,)`` increasing fidelity candidates ending at the target ``1``."""
