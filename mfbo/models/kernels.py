@@ -27,6 +27,21 @@ normalised fidelity ``s in [0, 1]`` (``s = 1`` is the target), see
 
     so cheap fidelities can carry a damped or inverted copy of the target (Kennedy & O'Hagan
     2000); ``rho = 0`` is ``"linear-truncated"``.
+``"autoregressive-shaped"``
+    The autoregressive kernel with a learned shape ``kappa > 0`` of the scale,
+    ``a(s) = 1 + rho (1 - s)^kappa`` (``kappa = 1`` is ``"autoregressive"``; prior
+    ``log kappa ~ Normal(0, 1.5)``, start ``kappa = 1``). A linear ``a(s)`` ties every level to the
+    cheapest one: on a learning-curve ladder whose first epoch carries no ranking (LCBench),
+    ``a(0) ~ 0`` forces ``a(s) ~ s``, and the model calls every epoch below the middle of the
+    scale nearly uncorrelated with the target. Fitted to the 92 bracket-design evaluations of
+    ``mf-ucb`` on lcbench/7593 (seed 0, log fidelity scale), the correlation between epoch ``e``
+    and epoch 52 at equal ``x`` was, for ``e = 1, 2, 5, 10, 30``: ``"autoregressive"`` 0.00,
+    0.20, 0.54, 0.77, 0.98; ``"autoregressive-shaped"`` (``kappa = 18.8``) 0.04, 0.76, 0.84,
+    0.90, 0.98; the surrogate's own Pearson correlation over 200 random configurations 0.05,
+    0.69, 0.85, 0.92, 0.98 (on the linear scale the plain kernel gave 0.01, 0.03, 0.09, 0.21,
+    0.75). The bias part keeps its fixed amplitude, so ``corr(s, 1) <= 1 / sqrt(1 + (1 - s)^2
+    (1 + s^2))`` whatever ``kappa``: the shape helps most on a scale where informative levels sit
+    well above ``s = 0`` (the log scale of epochs).
 ``"exp-decay"``
     For iteration fidelities (epochs, boosting rounds): ``k_x(x, x') * k_s(s, s')`` with the
     exponential-decay kernel of Swersky et al. (2014) as used by [Wu2019mf]_::
@@ -112,7 +127,7 @@ from torch import Tensor
 
 __all__ = ["KERNELS", "covar_module", "AutoregressiveLinearTruncatedKernel", "matern_with_dim_scaled_prior", "NearestLevelIndexKernel", "check_kernel"]
 
-KERNELS = ("linear-truncated", "autoregressive", "exp-decay", "downsampling", "product", "icm")
+KERNELS = ("linear-truncated", "autoregressive", "autoregressive-shaped", "exp-decay", "downsampling", "product", "icm")
 
 
 def check_kernel(kernel: str) -> None:
@@ -215,14 +230,31 @@ class AutoregressiveLinearTruncatedKernel(LinearTruncatedFidelityKernel):
     ``rho`` has a ``Normal(0, 1)`` prior and starts at 0. It is a valid kernel for every ``rho``
     (a rank-one rescaling of ``k_0`` plus the PSD bias part). The power ``p`` of the bias factor
     ``(1 + s s')^p`` is the parent's (fixed at 1 by :func:`covar_module`). One fidelity column only.
+
+    With ``shaped=True`` the scale is ``a(s) = 1 + rho (1 - s)^kappa`` with a learned
+    ``kappa = exp(log_kappa) > 0`` (prior ``log_kappa ~ Normal(0, 1.5)``, start 0), still a valid
+    kernel for every value: a cheap level can be uninformative while the levels above it follow
+    the target closely (kernel ``"autoregressive-shaped"``, module docstring).
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, shaped: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if len(self.fidelity_dims) != 1:
             raise ValueError(f"the autoregressive kernel takes one fidelity column, got fidelity_dims={self.fidelity_dims}")
         self.register_parameter("rho", torch.nn.Parameter(torch.zeros(*self.batch_shape, 1, dtype=torch.double)))
         self.register_prior("rho_prior", NormalPrior(0.0, 1.0), lambda m: m.rho)
+        self.shaped = bool(shaped)
+        if self.shaped:
+            self.register_parameter("log_kappa", torch.nn.Parameter(torch.zeros(*self.batch_shape, 1, dtype=torch.double)))
+            self.register_prior("log_kappa_prior", NormalPrior(0.0, 1.5), lambda m: m.log_kappa)
+
+    def scale(self, s: Tensor) -> Tensor:
+        """``a(s) = 1 + rho (1 - s)^kappa`` (``kappa = 1`` unless shaped), ``(..., n)``."""
+        rho = self.rho.view(*self.batch_shape, 1)
+        if not self.shaped:
+            return 1 + rho * (1 - s)
+        kappa = self.log_kappa.view(*self.batch_shape, 1).exp()
+        return 1 + rho * (1 - s).clamp_min(1e-12).pow(kappa)  # not 0: d/dkappa 0^kappa is 0 * log 0
 
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
         if params.get("last_dim_is_batch", False):
@@ -233,8 +265,7 @@ class AutoregressiveLinearTruncatedKernel(LinearTruncatedFidelityKernel):
         k0 = self.covar_module_unbiased(x1_, x2_, diag=diag)
         k1 = self.covar_module_biased(x1_, x2_, diag=diag)
         s1, s2 = x1[..., sdim].clamp(0, 1), x2[..., sdim].clamp(0, 1)  # (..., n), (..., m)
-        rho = self.rho.view(*self.batch_shape, 1)
-        a1, a2 = 1 + rho * (1 - s1), 1 + rho * (1 - s2)
+        a1, a2 = self.scale(s1), self.scale(s2)
         if diag:
             power = self.power.view(*self.batch_shape, 1)
             return a1 * a2 * k0 + (1 - s1) * (1 - s2) * (1 + s1 * s2).pow(power) * k1
@@ -255,9 +286,13 @@ def covar_module(kernel: str, dim: int, fidelities: Tensor | None = None, icm_ra
     """
     check_kernel(kernel)
     xdims, sdim = list(range(dim)), dim
-    if kernel in ("linear-truncated", "autoregressive"):
-        cls = LinearTruncatedFidelityKernel if kernel == "linear-truncated" else AutoregressiveLinearTruncatedKernel
-        truncated = cls(fidelity_dims=[sdim], dimension=dim + 1, nu=2.5)
+    if kernel in ("linear-truncated", "autoregressive", "autoregressive-shaped"):
+        if kernel == "linear-truncated":
+            truncated = LinearTruncatedFidelityKernel(fidelity_dims=[sdim], dimension=dim + 1, nu=2.5)
+        else:
+            truncated = AutoregressiveLinearTruncatedKernel(
+                shaped=kernel == "autoregressive-shaped", fidelity_dims=[sdim], dimension=dim + 1, nu=2.5
+            )
         truncated.power = torch.ones_like(truncated.power)  # fixed: PSD only for integer powers (module docstring)
         truncated.raw_power.requires_grad_(False)
         return ScaleKernel(truncated, outputscale_prior=GammaPrior(2.0, 0.15))

@@ -150,8 +150,10 @@ class MultiFidelityGPStrategy(Strategy):
         kernel: one of :data:`mfbo.models.KERNELS` (default ``"autoregressive"``: BoTorch's
             linear-truncated kernel plus a learned signed scale of the target part, so that a
             cheap fidelity carrying a damped or inverted copy of the target is recognised as
-            such; ``"linear-truncated"`` is BoTorch's default; ``"icm"`` needs a discrete
-            fidelity).
+            such; ``"autoregressive-shaped"`` also learns the shape of that scale, so a
+            cheapest level that carries no information (LCBench's epoch 1) no longer makes the
+            model call every low epoch uninformative, see :mod:`mfbo.models.kernels`;
+            ``"linear-truncated"`` is BoTorch's default; ``"icm"`` needs a discrete fidelity).
         noise: the likelihood, one of :data:`mfbo.models.NOISE_MODELS`: ``"fidelity"`` (default;
             noise variance growing towards cheap fidelities, :mod:`mfbo.models.noise`) or
             ``"homoskedastic"`` (BoTorch's default, one noise level for all fidelities).

@@ -1,6 +1,8 @@
 """build_mf_gp: every kernel builds, fits, predicts with gradients, interpolates, fantasizes;
 the BoTorch-derived kernels match BoTorch's SingleTaskMultiFidelityGP; ICM structure and errors."""
 
+import math
+
 import pytest
 import torch
 from botorch.models import SingleTaskMultiFidelityGP
@@ -162,6 +164,52 @@ def test_autoregressive_kernel_learns_an_inverted_cheap_fidelity():
     loss_ar, loss_lt = (float(fit_model(m, seed=0).message.rsplit("= ", 1)[1]) for m in (ar, lt))
     assert ar.covar_module.base_kernel.rho.item() == pytest.approx(-2.5, abs=0.2)
     assert loss_ar < loss_lt - 0.3  # -mll per point
+
+
+def _correlation_with_target(model, s: float, n: int = 40) -> float:
+    """Mean over random ``x`` of the kernel's correlation between ``(x, s)`` and ``(x, 1)``."""
+    kernel = model.covar_module.base_kernel
+    x = torch.rand(n, D, dtype=DT, generator=torch.Generator().manual_seed(3))
+    at_s, at_target = (torch.cat([x, torch.full((n, 1), v, dtype=DT)], -1) for v in (s, 1.0))
+    with torch.no_grad():
+        cross = kernel(at_s, at_target, diag=True)
+        return float((cross / (kernel(at_s, at_s, diag=True) * kernel(at_target, at_target, diag=True)).sqrt()).mean())
+
+
+def test_shaped_autoregressive_kernel_is_the_autoregressive_one_at_kappa_one_and_psd():
+    X, Y = data(8)
+    shaped, ar = build_mf_gp(X, Y, kernel="autoregressive-shaped"), build_mf_gp(X, Y, kernel="autoregressive")
+    Z = torch.rand(30, D + 1, dtype=DT, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for kernel in (shaped, ar):
+            kernel.covar_module.base_kernel.rho.fill_(-0.8)
+        torch.testing.assert_close(shaped.covar_module(Z).to_dense(), ar.covar_module(Z).to_dense())
+        for rho, kappa in ((-1.0, 20.0), (-2.5, 0.3), (0.7, 3.0)):
+            shaped.covar_module.base_kernel.rho.fill_(rho)
+            shaped.covar_module.base_kernel.log_kappa.fill_(math.log(kappa))
+            K = shaped.covar_module(Z).to_dense()
+            assert torch.linalg.eigvalsh(K).min() > -1e-10
+            torch.testing.assert_close(shaped.covar_module(Z, diag=True), K.diagonal())
+
+
+def test_shaped_autoregressive_kernel_learns_a_ladder_whose_cheapest_level_is_uninformative():
+    """A learning-curve ladder: epoch 1 (``s = 0``) unrelated to the target, ``s = 0.5`` and
+    ``0.75`` the target plus a small bias. ``a(s) = 1 + rho (1 - s)`` must reach ``a(0) = 0``
+    through ``a(0.5) = 0.5``, so the plain autoregressive kernel calls ``s = 0.5`` weakly
+    correlated; ``(1 - s)^kappa`` lets the shaped one drop only near ``s = 0``, and it fits better."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(80, D + 1, dtype=DT, generator=g)
+    X[:, -1] = torch.tensor([0.0, 0.5, 0.75, 1.0], dtype=DT)[torch.tensor([0] * 40 + [1] * 20 + [2] * 10 + [3] * 10)]
+    s = X[:, -1]
+    target = torch.sin(6 * X[:, 0]) + X[:, 1]
+    unrelated = torch.cos(9 * X[:, 1] + 3 * X[:, 0])
+    Y = -torch.where(s == 0, unrelated, target + 0.2 * (1 - s) * X[:, 0]).unsqueeze(-1)
+    ar, shaped = build_mf_gp(X, Y, kernel="autoregressive"), build_mf_gp(X, Y, kernel="autoregressive-shaped")
+    loss_ar, loss_shaped = (float(fit_model(m, seed=0).message.rsplit("= ", 1)[1]) for m in (ar, shaped))
+    assert loss_shaped < loss_ar - 0.1  # -mll per point
+    assert abs(_correlation_with_target(shaped, 0.0)) < 0.3 and abs(_correlation_with_target(ar, 0.0)) < 0.3
+    assert _correlation_with_target(shaped, 0.5) > 0.8 > 0.7 > _correlation_with_target(ar, 0.5)
+    assert shaped.covar_module.base_kernel.log_kappa.exp().item() > 2.0
 
 
 @pytest.mark.parametrize("fitted", ["icm"], indirect=True)
