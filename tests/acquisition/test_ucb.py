@@ -82,6 +82,36 @@ def test_x_step_scores_the_configurations_whose_runs_can_be_continued(correlated
     assert acq.select_x(Peaked(), too_dear, beta)[0, 0].item() != 0.9
 
 
+def test_cost_cooled_x_step_prefers_cheap_configurations_early_and_none_at_the_end(correlated_ctx):
+    """Two optima of the target UCB: 1.0 at the cheap x = 0.2 (cost 0.1), 1.2 at the expensive
+    x = 0.8 (cost ~10). The cost-cooled step divides the optimistic improvement over the
+    incumbent by cost^alpha, alpha = 1 - spent / budget: with the budget untouched it takes the
+    cheap optimum, with the budget spent (alpha = 0) and without cooling the UCB's argmax."""
+    from dataclasses import replace
+
+    def bumps(X):
+        x = X[..., 0]
+        return torch.maximum(torch.exp(-((x - 0.2) ** 2) / 0.005), 1.2 * torch.exp(-((x - 0.8) ** 2) / 0.005))
+
+    class TwoBumps:  # moments with mean ``bumps`` and no variance, so the UCB is ``bumps``
+        def joint(self, X):
+            return bumps(X).reshape(*X.shape[:-2], 1), torch.zeros(*X.shape[:-2], 1, 1, dtype=DTYPE)
+
+    def cost(X):
+        return 0.1 + 10.0 * torch.sigmoid(40.0 * (X[..., 0] - 0.5))
+
+    def chosen(acq, spent):
+        ctx = replace(correlated_ctx, cost=cost, options={"budget": 100.0, "spent": spent})
+        return acq.select_x(TwoBumps(), ctx, 1.0)[0, 0].item()
+
+    cooled = MultiFidelityUCB(cost_cooling=True, **FAST)
+    assert cooled.cooling_exponent(replace(correlated_ctx, options={"budget": 100.0, "spent": 25.0})) == 0.75
+    assert chosen(cooled, 0.0) == pytest.approx(0.2, abs=0.01)
+    assert chosen(cooled, 100.0) == pytest.approx(0.8, abs=0.01)
+    assert chosen(MultiFidelityUCB(**FAST), 0.0) == pytest.approx(0.8, abs=0.01)
+    assert cooled.cooling_exponent(correlated_ctx) is None  # no budget: the plain UCB step
+
+
 def test_beta_schedule_and_override(correlated_ctx, context):
     ctx = correlated_ctx
     n, d = ctx.train_X.shape[0], ctx.dim
@@ -230,7 +260,8 @@ def test_options_and_defaults(cost):
     assert acq.name == "mf-ucb"
     assert acq.options() == {
         "beta": None, "beta_scale": 0.2, "threshold": 1.0, "cost_exponent": None, "target_share": (0.25, 0.5), "window": 20,
-        "threshold_step": 1.1, "grid_size": 101, "num_restarts": 10, "raw_samples": 512, "maxiter": 200,
+        "threshold_step": 1.1, "grid_size": 101, "cost_cooling": False, "num_restarts": 10, "raw_samples": 512,
+        "maxiter": 200,
     }
     ctx = AcquisitionContext(
         model=None, cost=cost, dim=2, fidelities=None, train_X=torch.rand(4, 3, dtype=DTYPE),
@@ -248,6 +279,7 @@ def test_options_and_defaults(cost):
         ("threshold", float("inf"), "> 0"),
         ("cost_exponent", 0, "> 0"),
         ("grid_size", 1, ">= 2"),
+        ("cost_cooling", 1, "True or False"),
         ("target_share", (0.5, 0.25), "0 <= low < high <= 1"),
         ("target_share", (0.25, 0.5, 0.75), "0 <= low < high <= 1"),
         ("target_share", 0.25, "0 <= low < high <= 1"),
