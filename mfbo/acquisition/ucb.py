@@ -90,8 +90,9 @@ What is taken from where
   and Optuna on the 36 development blocks it ran: six LCBench tasks and ``digits-mlp-table``,
   5 seeds, and one rbv2_xgboost/16 seed): rank 2.69 / 2.26 at 50 / 100 % of the budget, the
   cost-blind step 2.85 / 2.58 on the same blocks. Not yet the default: on rbv2_xgboost, whose
-  costs span two orders of magnitude, it made 510 mostly very cheap evaluations in one run
-  (955 s of ask + tell against ~250 s cost-blind), and the other nine rbv2 blocks are unmeasured.
+  costs span two orders of magnitude, it made 517 mostly very cheap evaluations in one run
+  (seed 0: 598 s of ask + tell, the cost-blind step 154 trials and 321 s), and the other nine
+  rbv2 blocks are unmeasured.
 - **Option ``threshold``** multiplies ``γ`` (``1`` is the paper). **Option ``cost_exponent``**
   replaces ``q``.
 
