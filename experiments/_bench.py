@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: the CSV store of finished runs, the code version a run
-ran under, and the share of the budget spent at each fidelity.
+"""What the benchmark scripts share: strategy variant labels, the CSV store of finished runs, the
+code version a run ran under, and the share of the budget spent at each fidelity.
 
 Each benchmark (``bench_quality.py``, ``bench_real.py``) stores one CSV row per finished run, so
 that a benchmark of hours can be completed over several sittings: rows are appended as runs
@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mfbo.cli import run_file_name
 from mfbo.space import Fidelity
 
-__all__ = ["read_store", "append_row", "drop_strategies", "drop_logs", "git_commit", "budget_shares", "add_store_arguments"]
+__all__ = ["parse_label", "read_store", "append_row", "drop_strategies", "drop_logs", "git_commit", "budget_shares", "add_store_arguments"]
 
 
 def add_store_arguments(parser: argparse.ArgumentParser, store: Path, out: str) -> None:
@@ -33,6 +35,28 @@ def add_store_arguments(parser: argparse.ArgumentParser, store: Path, out: str) 
     parser.add_argument("--rerun", nargs="+", default=[], metavar="STRATEGY",
                         help="drop these strategies' stored rows and run them again (after a change to them)")
     parser.add_argument("--table-only", action="store_true", help="only tabulate the stored runs")
+
+
+def parse_label(label: str) -> tuple[str, dict[str, Any]]:
+    """``(name, options)`` of a strategy label: a registry name, or a variant
+    ``name:option=value,option=value`` (values read as JSON, else as strings), e.g.
+    ``mf-ucb:init_fraction=0.2``. A variant is stored and tabulated under its label, so defaults
+    are tuned on the development set side by side with the default runs.
+
+    >>> parse_label("mf-kg:fidelity_levels=all,init_fraction=0.2")
+    ('mf-kg', {'fidelity_levels': 'all', 'init_fraction': 0.2})
+    """
+    name, _, spec = label.partition(":")
+    options = {}
+    for item in filter(None, spec.split(",")):
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--strategies: {label!r}: options must read name:option=value,option=value, got {item!r}")
+        try:
+            options[key] = json.loads(text)
+        except ValueError:
+            options[key] = text
+    return name, options
 
 
 def read_store(store: Path) -> list[dict]:

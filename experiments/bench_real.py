@@ -64,13 +64,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import reference_methods
 import torch
-from _bench import add_store_arguments, append_row, budget_shares, drop_logs, drop_strategies, git_commit, read_store
+from _bench import add_store_arguments, append_row, budget_shares, drop_logs, drop_strategies, git_commit, parse_label, read_store
 
 import mfbo
 from mfbo.analysis import stats
@@ -118,28 +117,6 @@ def mean_full_cost(problem: Problem) -> tuple[float, str]:
 
 
 # One run -----------------------------------------------------------------------------------------
-def parse_label(label: str) -> tuple[str, dict[str, Any]]:
-    """``(name, options)`` of a strategy label: a registry name, or a variant
-    ``name:option=value,option=value`` (values read as JSON, else as strings), e.g.
-    ``mf-ucb:init_fraction=0.2``. A variant is stored and tabulated under its label, so defaults
-    are tuned on the development set side by side with the default runs.
-
-    >>> parse_label("mf-kg:fidelity_levels=all,init_fraction=0.2")
-    ('mf-kg', {'fidelity_levels': 'all', 'init_fraction': 0.2})
-    """
-    name, _, spec = label.partition(":")
-    options = {}
-    for item in filter(None, spec.split(",")):
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--strategies: {label!r}: options must read name:option=value,option=value, got {item!r}")
-        try:
-            options[key] = json.loads(text)
-        except ValueError:
-            options[key] = text
-    return name, options
-
-
 def make_strategy(label: str, problem: Problem, seed: int) -> mfbo.strategies.Strategy:
     """An mfbo strategy by registry name or variant label (:func:`parse_label`), or a reference
     method of ``reference_methods``."""
