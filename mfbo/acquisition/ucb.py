@@ -85,7 +85,9 @@ What is taken from where
   run is priced at its increment, as everywhere. At the start a configuration must promise
   proportionally more to be worth its price; at the end (``α = 0``) the step is the UCB's
   argmax wherever that promises an improvement. When no point promises one (the UCB nowhere
-  above ``μ*``), or the run has no cost budget, the plain UCB step runs. The fidelity rule is
+  above ``μ*``), the run has no cost budget, or the target cost is the same for every
+  evaluated configuration (a fidelity-only cost: cooling would not move the argmax), the plain
+  UCB step runs. The fidelity rule is
   unchanged. Measured (``bench_real.py``, bracket design, ranked against ``gp-ei``, DEHB, SMAC
   and Optuna on the 36 development blocks it ran: six LCBench tasks and ``digits-mlp-table``,
   5 seeds, and one rbv2_xgboost/16 seed): rank 2.69 / 2.26 at 50 / 100 % of the budget, the
@@ -342,10 +344,17 @@ class MultiFidelityUCB(Acquisition):
 
     def cooling_exponent(self, ctx: AcquisitionContext) -> float | None:
         """``α = 1 - spent / budget`` for the cost-cooled UCB step, or ``None`` (the plain step):
-        cooling off, no cost budget in ``ctx.options``, or no evaluation at all yet."""
+        cooling off, no cost budget in ``ctx.options``, no evaluation at all yet, or a target
+        cost that is the same for every evaluated configuration (a fidelity-only cost, as on the
+        synthetic suite: the cooled step's argmax is then the plain one's, and skipping it keeps
+        the run identical to ``cost_cooling=False`` instead of differing by optimiser round-off)."""
         options = ctx.options or {}
         budget, spent = options.get("budget"), options.get("spent")
         if not self.cost_cooling or budget is None or spent is None or ctx.evaluated_X.shape[0] == 0:
+            return None
+        with torch.no_grad():
+            target_costs = ctx.cost(ctx.at_target(ctx.evaluated_X[:, : ctx.dim]).unsqueeze(-2)).reshape(-1)
+        if float(target_costs.max()) <= float(target_costs.min()) * (1.0 + 1e-9):
             return None
         return min(max(1.0 - float(spent) / float(budget), 0.0), 1.0)
 

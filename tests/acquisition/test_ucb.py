@@ -105,7 +105,9 @@ def test_cost_cooled_x_step_prefers_cheap_configurations_early_and_none_at_the_e
         return acq.select_x(TwoBumps(), ctx, 1.0)[0, 0].item()
 
     cooled = MultiFidelityUCB(cost_cooling=True, **FAST)
-    assert cooled.cooling_exponent(replace(correlated_ctx, options={"budget": 100.0, "spent": 25.0})) == 0.75
+    assert cooled.cooling_exponent(replace(correlated_ctx, cost=cost, options={"budget": 100.0, "spent": 25.0})) == 0.75
+    fidelity_only = replace(correlated_ctx, cost=lambda X: 1.0 + X[..., -1], options={"budget": 100.0, "spent": 25.0})
+    assert cooled.cooling_exponent(fidelity_only) is None  # the same price for every x: the plain step
     assert chosen(cooled, 0.0) == pytest.approx(0.2, abs=0.01)
     assert chosen(cooled, 100.0) == pytest.approx(0.8, abs=0.01)
     assert chosen(MultiFidelityUCB(**FAST), 0.0) == pytest.approx(0.8, abs=0.01)
