@@ -68,8 +68,9 @@ What is taken from where
   one. When an evaluated configuration wins, the fidelity rule runs unchanged with ``λ`` the
   increment over the fidelity its run reached (a fidelity at or below that is priced out), so
   the cheapest informative continuation is chosen, and the strategy continues the run.
-- **Configuration-dependent cost** (option ``cost_cooling``, default off; not in the paper,
-  where ``λ`` depends on the fidelity only). On real benchmarks one configuration can cost ten
+- **Configuration-dependent cost** (option ``cost_cooling``, off in this class and on in the
+  ``mf-ucb`` strategy; not in the paper, where ``λ`` depends on the fidelity only). On real
+  benchmarks one configuration can cost ten
   times another at the same fidelity (LCBench: small batches and wide layers; rbv2_xgboost:
   many rounds), and the cost-blind UCB step pays whatever its maximiser costs: in 32 of 45
   development runs of ``mf-ucb`` (log fidelity scale, ``experiments/bench_real.py``) at least one
@@ -223,7 +224,8 @@ class MultiFidelityUCB(Acquisition):
             fidelity (``>= 2``; default 101).
         cost_cooling: choose ``x_t`` by the optimistic improvement per unit cost, cooled over
             the budget (module docstring, "Configuration-dependent cost"; default False, the
-            paper's cost-blind UCB step).
+            paper's cost-blind UCB step; the ``mf-ucb`` strategy turns it on,
+            :class:`~mfbo.strategies.mf_gp.MFUCBStrategy`).
         num_restarts, raw_samples, maxiter: the UCB optimiser (see ``optimize_joint``; defaults
             10, 512, 200).
     """

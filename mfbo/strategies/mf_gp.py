@@ -3,7 +3,7 @@
 Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.base.Acquisition`:
 
 1. **Initial design**: a nested scrambled-Sobol design charged like any other trial, spending
-   ``init_fraction`` of the run's budget (10 % by default). Three rules (option ``design``,
+   ``init_fraction`` of the run's budget (10 % by default, 20 % for ``mf-ucb``). Three rules (option ``design``,
    :mod:`mfbo.strategies.mf_design`): ``"budget-share"`` (:func:`initial_design`) spreads the
    fidelities so that the cheap levels dominate; ``"ladder"`` (:func:`ladder_design`) runs a few
    configurations up a geometric ladder of fidelities (:func:`geometric_ladder`, e.g. epochs 1,
@@ -13,8 +13,8 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    ``1/3`` of each rung (by observed value) continued to the next (:meth:`_promote`), so the
    design's budget buys many configurations seen at mid rungs and an incumbent at the target,
    as Hyperband's first bracket does. The default (``"auto"``) climbs the ladder on resumable
-   problems, where climbing costs no more than training to the top once, and shares the budget
-   otherwise.
+   problems, where climbing costs no more than training to the top once (``mf-ucb`` runs the
+   bracket there, :class:`MFUCBStrategy`), and shares the budget otherwise.
 2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel and noise model
    selectable, by default noise that grows towards cheap fidelities), fitted
    to all successful observations at every fidelity with ``Y = -value`` (BoTorch maximises;
@@ -177,8 +177,9 @@ class MultiFidelityGPStrategy(Strategy):
         design: the initial design rule, one of :data:`DESIGNS`: ``"ladder"``
             (:func:`ladder_design` on the rungs of :func:`geometric_ladder`), ``"bracket"``
             (:func:`bracket_design` on the same rungs, promotions by :meth:`_promote`),
-            ``"budget-share"`` (:func:`initial_design`), or ``"auto"`` (default: the ladder when
-            runs can be continued, see ``continuation``, else the budget share). The bracket is
+            ``"budget-share"`` (:func:`initial_design`), or ``"auto"`` (default: the
+            :attr:`resumable_design`, the ladder or for ``mf-ucb`` the bracket, when runs can be
+            continued, see ``continuation``, else the budget share). The bracket is
             not chosen by ``"auto"`` on problems that cannot resume: on the synthetic suite
             (``experiments/bench_quality.py``, ``mf-ucb`` with ``init_fraction=0.2``, seeds 0-4)
             its median regret on ``mfhartmann6-terrible`` was 0.84, against 0.065 with the
@@ -228,6 +229,8 @@ class MultiFidelityGPStrategy(Strategy):
 
     name = "mf-gp"
     acquisition_class: ClassVar[type[Acquisition]]
+    #: the design ``design="auto"`` chooses on a problem whose runs are continued
+    resumable_design: ClassVar[str] = "ladder"
 
     def __init_subclass__(cls, acquisition: type[Acquisition] | None = None, **kwargs: Any) -> None:
         """``class S(MultiFidelityGPStrategy, acquisition=A)``: the strategy that proposes with
@@ -318,7 +321,7 @@ class MultiFidelityGPStrategy(Strategy):
         self._rungs = [float(s) for s in self._levels] if self._levels is not None else geometric_ladder(fidelity)
         if fidelity_levels == "ladder" or (fidelity_levels == "auto" and self._continues and self.acquisition_class.per_unit_cost):
             self._levels = torch.tensor(self._rungs, dtype=DTYPE)
-        self._design_rule = ("ladder" if self._continues else "budget-share") if design == "auto" else design
+        self._design_rule = (self.resumable_design if self._continues else "budget-share") if design == "auto" else design
         if self._design_rule in ("ladder", "bracket"):
             self._design_levels = self._rungs
         elif fidelity.is_discrete and len(fidelity.grid()) <= 8:
@@ -359,11 +362,16 @@ class MultiFidelityGPStrategy(Strategy):
     # Options ---------------------------------------------------------------------------------
     @classmethod
     def option_signature(cls):
-        own = super().option_signature()
-        own.pop("acquisition_options", None)
-        params = inspect.signature(cls.acquisition_class.__init__).parameters
-        extra = {n: p for n, p in params.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-        return {**own, **extra}
+        """The options of :class:`MultiFidelityGPStrategy`, then the acquisition's, with the
+        defaults a subclass's own ``__init__`` sets in place of theirs (as :class:`MFUCBStrategy`
+        does)."""
+        common = ("self", "space", "fidelity", "seed", "problem")
+        merged: dict[str, inspect.Parameter] = {}
+        for init in (MultiFidelityGPStrategy.__init__, cls.acquisition_class.__init__, cls.__init__):
+            for name, p in inspect.signature(init).parameters.items():
+                if name not in common and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+                    merged[name] = p.replace(kind=p.KEYWORD_ONLY)
+        return merged
 
     def options(self) -> dict[str, Any]:
         return {
@@ -873,7 +881,26 @@ class MFEIStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityEI):
 
 
 class MFUCBStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityUCB):
-    """BOCA / MF-GP-UCB (:class:`~mfbo.acquisition.MultiFidelityUCB`)."""
+    """BOCA / MF-GP-UCB (:class:`~mfbo.acquisition.MultiFidelityUCB`).
+
+    Three defaults differ from the other ``mf-*`` strategies', chosen together on the development
+    set of ``experiments/bench_real.py`` (six LCBench tasks, two rbv2_xgboost tasks and
+    ``digits-mlp-table``, seeds 0-4; not on the tasks or seeds it reports): ``design="auto"``
+    runs a successive-halving bracket where runs are continued (:attr:`resumable_design`; the
+    budget share elsewhere), ``init_fraction=0.2``, and ``cost_cooling=True`` (the UCB step
+    pays for a configuration's price early in the run, see
+    :class:`~mfbo.acquisition.MultiFidelityUCB`). Cooling helps after the bracket's promotions
+    and not after the ladder's nested design, so the three go together (measurements in the
+    ``design`` option above and in :mod:`mfbo.acquisition.ucb`). On the synthetic suite, whose
+    costs depend on the fidelity alone and whose problems cannot resume, these defaults reduce
+    to ``init_fraction=0.2`` with the budget-share design (cooling is then the plain step).
+    """
+
+    resumable_design = "bracket"
+
+    def __init__(self, space, fidelity: Fidelity | None = None, *, init_fraction: float = 0.2,
+                 cost_cooling: bool = True, **options: Any) -> None:
+        super().__init__(space, fidelity, init_fraction=init_fraction, cost_cooling=cost_cooling, **options)
 
 
 MULTI_FIDELITY_STRATEGIES = (MFKGStrategy, MFMESStrategy, MFGIBBONStrategy, MFEIStrategy, MFUCBStrategy)

@@ -189,6 +189,23 @@ def test_no_continuation_when_it_is_switched_off_or_the_problem_cannot_resume():
     assert not strategy._continues and strategy._design_rule == "budget-share"  # 'auto' shares the budget instead
 
 
+def test_mf_ucb_defaults_to_a_cooled_bracket_where_runs_continue_and_the_others_keep_theirs():
+    problem = CurveProblem()
+    ucb = make("mf-ucb", problem, seed=0)
+    assert ucb._design_rule == "bracket" and ucb.options()["init_fraction"] == 0.2 and ucb.options()["cost_cooling"] is True
+    signature = mfbo.strategies._lookup("mf-ucb").option_signature()
+    assert (signature["init_fraction"].default, signature["cost_cooling"].default, signature["design"].default) == (0.2, True, "auto")
+    assert list(signature)[:2] == ["kernel", "noise"]  # the strategy's options first, as for the others
+    kg = make("mf-kg", problem, seed=0)
+    assert kg._design_rule == "ladder" and kg.options()["init_fraction"] == 0.1
+    assert mfbo.strategies._lookup("mf-kg").option_signature()["init_fraction"].default == 0.1
+    # options given explicitly win over the strategy's defaults
+    chosen = make("mf-ucb", problem, seed=0, design="ladder", init_fraction=0.1, cost_cooling=False)
+    assert chosen._design_rule == "ladder" and chosen.init_fraction == 0.1 and chosen.acquisition.cost_cooling is False
+    problem.resumable = False
+    assert make("mf-ucb", problem, seed=0)._design_rule == "budget-share"
+
+
 def test_recommendation_rules_are_logged_side_by_side(curve_run):
     problem, strategy, result = curve_run
     last = result.trials[-1]
