@@ -104,10 +104,10 @@ What is taken from where
     below the cost-blind step's in each of the 7 runs (at 50 %: in 5 of 7), for 465-841
     evaluations per run against 35-166 without cooling.
 
-  Not the default: besides the design it needs, on rbv2_xgboost, whose costs span two orders
-  of magnitude, it makes 500-800 mostly very cheap evaluations per run (598-858 s of ask +
-  tell, and as much again for the per-trial recommendations; the cost-blind step 110-155
-  trials and 230-320 s), so six rbv2 blocks of the bracket and eight of the default design are not measured yet.
+  The ``mf-ucb`` strategy therefore runs it with the bracket where runs continue
+  (:class:`~mfbo.strategies.mf_gp.MFUCBStrategy`). Its price: on rbv2_xgboost, whose costs
+  span two orders of magnitude, a run makes 465-841 mostly very cheap evaluations (about
+  600-860 s of ask + tell, most of it the cooled search; the cost-blind step 35-166 trials).
 - **Option ``threshold``** multiplies ``γ`` (``1`` is the paper). **Option ``cost_exponent``**
   replaces ``q``.
 
