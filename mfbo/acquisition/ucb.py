@@ -99,9 +99,9 @@ What is taken from where
     tasks and ``digits-mlp-table``, 5 seeds; rbv2_xgboost/16 and /1497 seed 0): rank
     3.32 / 2.74, the cost-blind step 3.00 / 2.61. Cooling helps after a bracket's promotions,
     not after the ladder's nested design;
-  - with the budget-share design on rbv2_xgboost (which cannot resume), 9 blocks (/16 seeds
-    0-4, /1497 seeds 0-3): regret at 100 % 0.0196-0.029 on /16 and 0.0005-0.0014 on /1497,
-    below the cost-blind step's in each of the 9 runs (at 50 %: in 7 of 9), for 465-841
+  - with the budget-share design on rbv2_xgboost (which cannot resume), 10 blocks (/16 and
+    /1497, seeds 0-4): regret at 100 % 0.0196-0.029 on /16 and 0.0005-0.0014 on /1497,
+    below the cost-blind step's in each of the 10 runs (at 50 %: in 8 of 10), for 465-841
     evaluations per run against 35-166 without cooling.
 
   The ``mf-ucb`` strategy therefore runs it with the bracket where runs continue

@@ -896,8 +896,8 @@ class MFUCBStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityUCB):
     to ``init_fraction=0.2`` with the budget-share design (cooling is then the plain step).
 
     Measured on that development set, ranked against ``gp-ei``, DEHB, SMAC and Optuna at 25 /
-    50 / 100 % of the budget (44 blocks: rbv2_xgboost/1497 seeds 0-3, the others seeds 0-4):
-    3.31 / 2.77 / 2.17, Optuna (the best opponent) 2.47 / 2.78 at 50 / 100 %. The
+    50 / 100 % of the budget (all 45 blocks, seeds 0-4): 3.28 / 2.73 / 2.17, Optuna (the best
+    opponent) 2.52 / 2.83 at 50 / 100 %: first at 100 %, second to Optuna at 50 %. The
     former defaults (the ladder, 0.1, no cooling) ranked 3.53 / 3.01 / 2.99 on all 45 blocks.
     """
 
