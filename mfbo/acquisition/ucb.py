@@ -70,8 +70,8 @@ What is taken from where
   the cheapest informative continuation is chosen, and the strategy continues the run.
 - **Configuration-dependent cost** (option ``cost_cooling``, off in this class and on in the
   ``mf-ucb`` strategy; not in the paper, where ``λ`` depends on the fidelity only). On real
-  benchmarks one configuration can cost ten
-  times another at the same fidelity (LCBench: small batches and wide layers; rbv2_xgboost:
+  benchmarks one configuration can cost ten times another at the same fidelity (LCBench:
+  small batches and wide layers; rbv2_xgboost:
   many rounds), and the cost-blind UCB step pays whatever its maximiser costs: in 32 of 45
   development runs of ``mf-ucb`` (log fidelity scale, ``experiments/bench_real.py``) at least one
   evaluation cost more than 10 % of the whole budget (twice the mean full-fidelity cost), one

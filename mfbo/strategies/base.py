@@ -13,7 +13,7 @@ the same way.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -34,6 +34,17 @@ class Continuation:
 
     trial_id: int
     fidelity: Any
+
+
+
+def keyword_options(init: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """The keyword-only parameters of ``init`` beyond the common ``space, fidelity, seed,
+    problem``: the options a strategy (or its acquisition) takes, in signature order."""
+    common = ("space", "fidelity", "seed", "problem")
+    return {
+        name: p for name, p in inspect.signature(init).parameters.items()
+        if name not in common and p.kind == inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 class Strategy:
@@ -77,12 +88,7 @@ class Strategy:
     def option_signature(cls) -> dict[str, inspect.Parameter]:
         """The method's options: the keyword-only parameters of ``__init__`` beyond the common
         ``space, fidelity, seed, problem``. :func:`mfbo.strategies.make` validates against it."""
-        params = inspect.signature(cls.__init__).parameters
-        common = ("self", "space", "fidelity", "seed", "problem")
-        return {
-            name: p for name, p in params.items()
-            if name not in common and p.kind == inspect.Parameter.KEYWORD_ONLY
-        }
+        return keyword_options(cls.__init__)
 
     def set_budget(self, budget: float, stop: str = "cost", workers: int = 1) -> None:
         """Called by :func:`mfbo.minimize` before the first ask: the run's total budget, in cost

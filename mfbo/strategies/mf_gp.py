@@ -3,8 +3,8 @@
 Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.base.Acquisition`:
 
 1. **Initial design**: a nested scrambled-Sobol design charged like any other trial, spending
-   ``init_fraction`` of the run's budget (10 % by default, 20 % for ``mf-ucb``). Three rules (option ``design``,
-   :mod:`mfbo.strategies.mf_design`): ``"budget-share"`` (:func:`initial_design`) spreads the
+   ``init_fraction`` of the run's budget (10 % by default, 20 % for ``mf-ucb``). Three rules
+   (option ``design``, :mod:`mfbo.strategies.mf_design`): ``"budget-share"`` (:func:`initial_design`) spreads the
    fidelities so that the cheap levels dominate; ``"ladder"`` (:func:`ladder_design`) runs a few
    configurations up a geometric ladder of fidelities (:func:`geometric_ladder`, e.g. epochs 1,
    3, 9, 27, 52), so that the model sees what each rung says about the target before the
@@ -112,7 +112,7 @@ from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
 from ..trial import Observation, Trial
 from .bandits.schedule import rank_for_promotion
-from .base import Continuation, Strategy
+from .base import Continuation, Strategy, keyword_options
 from .mf_design import DESIGN_LEVELS_CONTINUOUS, bracket_design, geometric_ladder, initial_design, ladder_design
 
 __all__ = [
@@ -365,12 +365,9 @@ class MultiFidelityGPStrategy(Strategy):
         """The options of :class:`MultiFidelityGPStrategy`, then the acquisition's, with the
         defaults a subclass's own ``__init__`` sets in place of theirs (as :class:`MFUCBStrategy`
         does)."""
-        common = ("self", "space", "fidelity", "seed", "problem")
         merged: dict[str, inspect.Parameter] = {}
         for init in (MultiFidelityGPStrategy.__init__, cls.acquisition_class.__init__, cls.__init__):
-            for name, p in inspect.signature(init).parameters.items():
-                if name not in common and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
-                    merged[name] = p.replace(kind=p.KEYWORD_ONLY)
+            merged.update(keyword_options(init))  # a later default replaces an earlier one in place
         return merged
 
     def options(self) -> dict[str, Any]:
