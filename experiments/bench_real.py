@@ -10,7 +10,10 @@ package does not import is skipped with a one-line message (install: ``pip insta
 '.[reference]'``).
 
 - **Problems** (the development set of issue #12; tune defaults only on these): six LCBench tasks,
-  two rbv2_xgboost tasks and ``digits-mlp-table`` (:data:`PROBLEMS`).
+  two rbv2_xgboost tasks and ``digits-mlp-table`` (:data:`PROBLEMS`; ``--problems development``).
+  ``--problems held-out`` is the report set no tuning touched (:data:`HELD_OUT`): the first six
+  LCBench tasks and the first two rbv2_xgboost tasks, in YAHPO's task order, that no script or
+  test of the repository uses (so not 167168, 189873, 189906 or rbv2_xgboost/40499 either).
 - **Budget**: ``--budget-evals`` (default 20) times the mean full-fidelity cost, estimated as the
   mean of ``problem.cost(config, target)`` over the fixed sample
   ``problem.space.sample(numpy.random.default_rng(0), 256)`` (:func:`mean_full_cost`). A problem
@@ -82,6 +85,13 @@ PROBLEMS = (
     "lcbench/3945", "lcbench/7593", "lcbench/126025", "lcbench/146212", "lcbench/168330", "lcbench/189862",
     "rbv2_xgboost/16", "rbv2_xgboost/1497", "digits-mlp-table",
 )
+#: The report problems no tuning touched (module docstring); chosen by rule, not by result.
+HELD_OUT = (
+    "lcbench/34539", "lcbench/126026", "lcbench/126029", "lcbench/167104", "lcbench/167149", "lcbench/167152",
+    "rbv2_xgboost/40923", "rbv2_xgboost/41143",
+)
+#: Names ``--problems`` accepts for the two sets.
+PROBLEM_SETS = {"development": PROBLEMS, "held-out": HELD_OUT}
 MF_STRATEGIES = ("mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
 #: The methods the best ``mf-*`` strategy must beat (issue #12's goal).
 OPPONENTS = ("gp-ei", "dehb-ref", "smac-mf", "optuna-tpe-hb")
@@ -371,6 +381,7 @@ def resolve_names(problems: list[str], strategies: list[str]) -> list[str]:
     with_options = [s for s in strategies if parse_label(s)[0] in reference_methods.REFERENCE_STRATEGIES and parse_label(s)[1]]
     if with_options:
         raise SystemExit(f"--strategies: {with_options}: the reference methods take no options here")
+    problems = [name for p in problems for name in PROBLEM_SETS.get(p, (p,))]
     try:
         return mfbo.problems.expand(problems)
     except ValueError as err:
@@ -427,7 +438,7 @@ def run_jobs(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), help="problems or groups (mfbo list problems)")
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), help="problems, groups (mfbo list problems), or the sets 'development' / 'held-out'")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds")
     parser.add_argument("--seed-offset", type=int, default=0, help="first seed (report seeds: 100)")

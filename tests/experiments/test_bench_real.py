@@ -118,6 +118,14 @@ def test_unknown_names_are_refused_with_the_known_ones():
         bench_real.main(["--strategies", "dehb-ref:eta=2", "--table-only"])
 
 
+def test_the_held_out_set_is_disjoint_from_the_development_set_and_names_expand():
+    assert not set(bench_real.HELD_OUT) & set(bench_real.PROBLEMS)
+    names = bench_real.resolve_names(["held-out", "development", "lcbench/3945"], ["gp-ei"])
+    assert names == [*bench_real.HELD_OUT, *bench_real.PROBLEMS]  # in order, repeats dropped
+    with pytest.raises(SystemExit, match="--problems"):
+        bench_real.resolve_names(["held_out"], ["gp-ei"])
+
+
 @pytest.mark.slow
 def test_a_smac_run_reproduces_in_a_new_worker_process(tmp_path):
     pytest.importorskip("smac")
