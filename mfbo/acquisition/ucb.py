@@ -71,11 +71,10 @@ What is taken from where
 - **Configuration-dependent cost** (option ``cost_cooling``, off in this class and on in the
   ``mf-ucb`` strategy; not in the paper, where ``λ`` depends on the fidelity only). On real
   benchmarks one configuration can cost ten times another at the same fidelity (LCBench:
-  small batches and wide layers; rbv2_xgboost:
-  many rounds), and the cost-blind UCB step pays whatever its maximiser costs: in 32 of 45
-  development runs of ``mf-ucb`` (log fidelity scale, ``experiments/bench_real.py``) at least one
-  evaluation cost more than 10 % of the whole budget (twice the mean full-fidelity cost), one
-  71 %.
+  small batches and wide layers; rbv2_xgboost: many rounds), and the cost-blind UCB step pays
+  whatever its maximiser costs: in 32 of 45 development runs of ``mf-ucb`` (log fidelity
+  scale, ``experiments/bench_real.py``) at least one evaluation cost more than 10 % of the
+  whole budget (twice the mean full-fidelity cost), one 71 %.
   With ``cost_cooling`` the UCB step maximises the optimistic improvement per unit cost, cooled
   over the budget as in CArBO's EI-cool (Lee, Perrone, Archambeau, Seeger, *Cost-aware Bayesian
   optimization*, 2020)::

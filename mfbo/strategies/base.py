@@ -36,7 +36,6 @@ class Continuation:
     fidelity: Any
 
 
-
 def keyword_options(init: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     """The keyword-only parameters of ``init`` beyond the common ``space, fidelity, seed,
     problem``: the options a strategy (or its acquisition) takes, in signature order."""

@@ -4,10 +4,10 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
 
 1. **Initial design**: a nested scrambled-Sobol design charged like any other trial, spending
    ``init_fraction`` of the run's budget (10 % by default, 20 % for ``mf-ucb``). Three rules
-   (option ``design``, :mod:`mfbo.strategies.mf_design`): ``"budget-share"`` (:func:`initial_design`) spreads the
-   fidelities so that the cheap levels dominate; ``"ladder"`` (:func:`ladder_design`) runs a few
-   configurations up a geometric ladder of fidelities (:func:`geometric_ladder`, e.g. epochs 1,
-   3, 9, 27, 52), so that the model sees what each rung says about the target before the
+   (option ``design``, :mod:`mfbo.strategies.mf_design`): ``"budget-share"``
+   (:func:`initial_design`) spreads the fidelities so that the cheap levels dominate;
+   ``"ladder"`` (:func:`ladder_design`) runs a few configurations up a geometric ladder of
+   fidelities (:func:`geometric_ladder`, e.g. epochs 1, 3, 9, 27, 52), so that the model sees what each rung says about the target before the
    acquisition commits budget to a rung; ``"bracket"`` (:func:`bracket_design`) is one
    successive-halving bracket on that ladder: many configurations at a low rung, the best
    ``1/3`` of each rung (by observed value) continued to the next (:meth:`_promote`), so the
