@@ -85,26 +85,27 @@ Continuation and learning curves: choices and deviations
   and only the :data:`MAX_CONTINUED` configurations with the best posterior mean at the target
   are offered; a configuration with a pending trial is not, so with asynchronous workers a
   design rung whose lower run is still running starts from scratch at full cost.
-- **Rung steps** (option ``rung_steps``, off by default): freeze-thaw thaws whichever run its
-  acquisition values most; this option also applies the promotion test of asynchronous
-  successive halving (ASHA: Li et al., *A system for massively parallel hyperparameter tuning*,
-  MLSys 2020; ``η = 3``, the ladder's ratio) to the runs offered, on observed values, and stops
-  every continuation at the next rung so the test is repeated before the next increment is paid.
-  The reason: an optimistic acquisition values a run seen only at a low rung by its wide
-  posterior at the target. On lcbench/146212 (development seed 0) ``mf-ucb`` continued three
-  runs from epoch 9 straight to the target after its bracket design, runs whose epoch-9 values
-  ranked 5th, 7th and 9th of nine, and paid 31 % of the budget for target values of 0.044-0.138
-  (the design's incumbent: 0.040); with the option, those runs are not offered and that run's
-  regret was 0.027 / 0.023 / 0.005 at 25 / 50 / 100 % of the budget instead of 0.031 / 0.031 /
-  0.013. Over the whole development set it does not help ``mf-ucb`` (35 blocks: six LCBench
-  tasks and ``digits-mlp-table``, seeds 0-4; ranks 3.11 / 2.69 / 2.37 against the four opponents
-  of ``experiments/bench_real.py`` at 25 / 50 / 100 %, the default 3.10 / 2.74 / 2.30; better in
-  15 and worse in 12 blocks at 50 %, 16 and 15 at 100 %), so it stays off. Its failure mode: the
-  test trusts a rung's ranking, which a biased rung inverts; on the curve problem of the tests
-  (early epochs rank configurations backwards), ``mf-kg`` with the option never improved on its
-  design's incumbent (regret 0.037, seed 0). Tried with it and dropped: starting fresh
-  configurations at the bracket's first rung as well; BOCA then proposed the same region a dozen
-  times in a row, because an epoch-9 value barely narrows its posterior at the target.
+- **Not adopted: rung steps** (an option ``rung_steps`` at commit 837c0bf, removed after it
+  measured no better). Freeze-thaw thaws whichever run its acquisition values most; the option
+  also applied the promotion test of asynchronous successive halving (ASHA: Li et al., *A system
+  for massively parallel hyperparameter tuning*, MLSys 2020; ``η = 3``, the ladder's ratio) to
+  the runs offered, on observed values, and stopped every continuation at the next rung so the
+  test was repeated before the next increment was paid. The reason: an optimistic acquisition
+  values a run seen only at a low rung by its wide posterior at the target. On lcbench/146212
+  (development seed 0) ``mf-ucb`` continued three runs from epoch 9 straight to the target after
+  its bracket design, runs whose epoch-9 values ranked 5th, 7th and 9th of nine, and paid 31 %
+  of the budget for target values of 0.044-0.138 (the design's incumbent: 0.040); with the
+  option, those runs were not offered and that run's regret was 0.027 / 0.023 / 0.005 at 25 / 50
+  / 100 % of the budget instead of 0.031 / 0.031 / 0.013. Over the whole development set it did
+  not help ``mf-ucb`` (35 blocks: six LCBench tasks and ``digits-mlp-table``, seeds 0-4; ranks
+  3.11 / 2.69 / 2.37 against the four opponents of ``experiments/bench_real.py`` at 25 / 50 /
+  100 %, the default 3.10 / 2.74 / 2.30; better in 15 and worse in 12 blocks at 50 %, 16 and 15
+  at 100 %), and it has a failure mode: the test trusts a rung's ranking, which a biased rung
+  inverts; on the curve problem of the tests (early epochs rank configurations backwards),
+  ``mf-kg`` with the option never improved on its design's incumbent (regret 0.037, seed 0).
+  Tried with it and dropped: starting fresh configurations at the bracket's first rung as well;
+  BOCA then proposed the same region a dozen times in a row, because an epoch-9 value barely
+  narrows its posterior at the target.
 - Curve points (:meth:`_augmented`) are observations with independent noise; the correlation of
   the values of one run (same initialisation, same data order) is not modelled. BOIL (Nguyen et
   al. 2020) chooses its augmentation points by the GP's conditioning; here they are the ladder's
@@ -114,7 +115,6 @@ Continuation and learning curves: choices and deviations
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -134,7 +134,7 @@ from ..space import Fidelity
 from ..trial import Observation, Trial
 from .bandits.schedule import rank_for_promotion
 from .base import Continuation, Strategy, keyword_options
-from .mf_design import DESIGN_LEVELS_CONTINUOUS, LADDER_RATIO, bracket_design, geometric_ladder, initial_design, ladder_design
+from .mf_design import DESIGN_LEVELS_CONTINUOUS, bracket_design, geometric_ladder, initial_design, ladder_design
 
 __all__ = [
     "MultiFidelityGPStrategy", "MFKGStrategy", "MFMESStrategy", "MFGIBBONStrategy", "MFEIStrategy", "MFUCBStrategy",
@@ -217,14 +217,6 @@ class MultiFidelityGPStrategy(Strategy):
             with the best posterior mean there among those evaluated at the highest rung below
             it, when it has not been, at most every other step (module docstring, step 4;
             default True; ignored where runs are not continued).
-        rung_steps: on a resumable problem, continue runs one rung at a time and only the
-            runs that successive halving would promote (default False): a run is offered to the acquisition for continuation only
-            while its value at the highest rung it reached is among the best ``1/η`` of the
-            values observed there (ASHA's promotion test, :meth:`_promotable`), and a
-            continuation the acquisition sends past the next rung stops there
-            (:meth:`_stepped`), so the test is applied again before the next increment is paid.
-            Fresh configurations keep the fidelity the acquisition chose. Module docstring,
-            "Continuation and learning curves", for why and what it measured.
         fidelity_scale: how the fidelity is normalised to ``s``, one of
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
             ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
@@ -292,7 +284,6 @@ class MultiFidelityGPStrategy(Strategy):
         fidelity_scale: str = "problem",
         fidelity_levels: str = "auto",
         verify: bool = True,
-        rung_steps: bool = False,
         **acquisition_options: Any,
     ) -> None:
         if fidelity is None:
@@ -327,10 +318,10 @@ class MultiFidelityGPStrategy(Strategy):
         self._check_choice("design", design, DESIGNS)
         self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
         self._check_choice("fidelity_levels", fidelity_levels, FIDELITY_LEVELS)
-        for option, value in (("continuation", continuation), ("verify", verify), ("rung_steps", rung_steps)):
+        for option, value in (("continuation", continuation), ("verify", verify)):
             if not isinstance(value, bool):
                 raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
-        self.verify, self.rung_steps = verify, rung_steps
+        self.verify = verify
         if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
             raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
         self.design, self.continuation, self.recommendation = design, continuation, recommendation
@@ -407,7 +398,7 @@ class MultiFidelityGPStrategy(Strategy):
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
             "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
             "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "verify": self.verify,
-            "rung_steps": self.rung_steps, **self.acquisition.options(),
+            **self.acquisition.options(),
         }
 
     # Cost -----------------------------------------------------------------------------------
@@ -462,8 +453,8 @@ class MultiFidelityGPStrategy(Strategy):
 
     # Design ---------------------------------------------------------------------------------------
     def _design_counts(self) -> list[int]:
-        """How many design configurations each of ``_design_levels`` gets (a function of the
-        problem's costs and the budget only, so a resumed run computes the same)."""
+        """How many design configurations each of ``_design_levels`` gets, by the design rule,
+        from the levels' costs and the design's share of the budget."""
         levels = self._design_levels
         level_costs = self._level_costs(levels)
         if level_costs is None:  # no cost to split the budget with: min_init points, cheap levels first
@@ -737,9 +728,6 @@ class MultiFidelityGPStrategy(Strategy):
         if self.fidelity.integer and self._levels is None:  # s rounds to the nearest epoch when decoded
             repeat_below = torch.tensor([self.fidelity.normalize(t.fidelity + 0.5) for t, _ in runs], dtype=DTYPE)
         open_runs = torch.nonzero(reached < 1.0 - 1e-12).reshape(-1)
-        if self.rung_steps:  # successive halving's test decides which runs may go on
-            promotable = self._promotable([runs[i] for i in open_runs.tolist()])
-            open_runs = open_runs[torch.tensor(promotable, dtype=torch.bool)] if promotable else open_runs
         if len(open_runs) > MAX_CONTINUED:
             at_target = torch.cat([configs[open_runs], torch.ones(len(open_runs), 1, dtype=DTYPE)], -1)
             with torch.no_grad():
@@ -752,43 +740,6 @@ class MultiFidelityGPStrategy(Strategy):
         ]
         candidates = torch.cat(rows) if rows else None
         return (configs, reached, repeat_below), candidates
-
-    def _promotable(self, runs: list[tuple[Trial, Observation]]) -> list[bool]:
-        """Asynchronous successive halving's promotion test (ASHA, Li et al. 2020) for each run:
-        its value at the highest rung at or below the fidelity it reached is among the best
-        ``ceil(n / η)`` of the ``n`` values observed at that rung (``η`` = :data:`LADDER_RATIO`),
-        by every configuration that reached the rung (a learning curve gives a run's values
-        below its fidelity). A run whose value at its rung is unknown passes."""
-        at_rung = self._values_at_rungs()
-        passed = []
-        for trial, obs in runs:
-            s = self.fidelity.normalize(trial.fidelity)
-            rung = max((r for r in self._rungs if r <= s + 1e-12), default=None)
-            values = at_rung.get(rung, {})
-            mine = values.get(self._key(trial.config))
-            if mine is None:
-                passed.append(True)
-                continue
-            better = sum(v < mine for v in values.values())
-            passed.append(better < math.ceil(len(values) / LADDER_RATIO))
-        return passed
-
-    def _values_at_rungs(self) -> dict[float, dict[tuple, float]]:
-        """``{rung s: {configuration key: value there}}`` over the successful evaluations, from
-        evaluations at the rung and from the learning curves of runs beyond it."""
-        fid = self.fidelity
-        rungs = {fid.denormalize(s): s for s in self._rungs}
-        values: dict[float, dict[tuple, float]] = {s: {} for s in self._rungs}
-        for trial, obs in self.successes():
-            key = self._key(trial.config)
-            if trial.fidelity in rungs:
-                values[rungs[trial.fidelity]][key] = obs.value
-            curve = obs.curve_list() if fid.integer else None
-            if curve and len(curve) == trial.fidelity - fid.low + 1:
-                for r, s in rungs.items():
-                    if r < trial.fidelity:
-                        values[s].setdefault(key, curve[int(r - fid.low)])
-        return values
 
     def _propose(self) -> tuple[dict[str, Any], Any]:
         """The acquisition's proposal, within what the budget has left (module docstring)."""
@@ -823,23 +774,9 @@ class MultiFidelityGPStrategy(Strategy):
                 with torch.no_grad():
                     predicted = float(cost(batch[:1].unsqueeze(0)).reshape(()))
                 ctx = replace(ctx, max_cost=ctx.max_cost * min(predicted / known, 0.5))
-        points = [self._stepped(*self._decode(row)) for row in batch]
+        points = [self._decode(row) for row in batch]
         self._queue.extend(points[1:])
         return points[0]
-
-    def _stepped(self, config: dict[str, Any], fidelity: Any) -> tuple[dict[str, Any], Any]:
-        """``(config, fidelity)`` with ``rung_steps`` on a problem whose runs are continued: a
-        continuation goes at most to the next rung of the ladder above the fidelity its run
-        reached (a fidelity the acquisition chose below that rung is kept); unchanged otherwise,
-        and for a fresh configuration."""
-        run = self._run_to_continue(config, fidelity) if self.rung_steps and self._continues else None
-        if run is None:
-            return config, fidelity
-        reached = self.fidelity.normalize(run.fidelity)
-        cap = next(r for r in self._rungs if r > reached + 1e-12)
-        if self.fidelity.normalize(fidelity) <= cap + 1e-12:
-            return config, fidelity
-        return config, self.fidelity.denormalize(cap)
 
     def _known_increment(self, config: dict[str, Any], fidelity: Any) -> float | None:
         """What the problem will charge for ``(config, fidelity)``, continued from the

@@ -264,7 +264,6 @@ def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
         ("continuation", "yes", "option continuation must be bool, got 'yes'"),
         ("verify", "yes", "option verify must be bool, got 'yes'"),
         ("augment_curves", -1, "option augment_curves must be an integer >= 0, got -1"),
-        ("rung_steps", "yes", "option rung_steps must be bool, got 'yes'"),
     ],
 )
 def test_bad_options_name_the_option_and_the_allowed_values(option, value, message):
@@ -295,60 +294,6 @@ def test_verification_evaluates_the_posterior_favourite_at_the_target_every_othe
         off.add_observation(config, 9, problem.evaluate(config, 9))
     off._design = []
     assert off._verification() is None
-
-
-# -- rung steps: successive halving's promotion test on continuations --------------------------------
-def _observed_at_three(strategy, problem, values):
-    """Configurations ``x = 0.1 i`` observed at epoch 3 with ``values[i]`` (the curve at epoch 1
-    as well), told as from the design."""
-    for i, value in enumerate(values):
-        strategy.add_observation({"x": 0.1 * i}, 3, Observation(value=value, cost=3.0, curve=[value + 1.0, value + 0.5, value]))
-
-
-def test_rung_steps_offer_only_runs_in_the_best_third_of_their_rung():
-    problem = CurveProblem()
-    strategy = make("mf-ucb", problem, seed=0, rung_steps=True)
-    _observed_at_three(strategy, problem, [0.5, 0.1, 0.4, 0.3, 0.9, 0.2, 0.8])
-    runs = [(t, o) for t, o in strategy.successes()]
-    # seven values at epoch 3: the best ceil(7 / 3) = 3 (0.1, 0.2, 0.3) may go on
-    assert strategy._promotable(runs) == [False, True, False, True, False, True, False]
-    # a run that went on to epoch 9 counts at epoch 3 through its curve, and at 9 it is alone
-    strategy.add_observation({"x": 0.45}, 9, Observation(value=0.05, cost=9.0, curve=[1.0] * 2 + [0.15] + [0.1] * 5 + [0.05]))
-    runs = [(t, o) for t, o in strategy.successes()]
-    assert strategy._promotable(runs) == [False, True, False, False, False, True, False, True]  # 8 at epoch 3: 0.1, 0.15, 0.2
-    strategy._design = []
-    model, *_ = strategy._surrogate()
-    continued, candidates = strategy._continuation_candidates(model)
-    offered = {round(float(x), 6) for x in candidates[:, 0]}
-    assert offered == {0.1, 0.5, 0.45}  # the values 0.1, 0.2 at epoch 3 and the run at 9 (x encodes to itself)
-    default = make("mf-ucb", problem, seed=0)
-    _observed_at_three(default, problem, [0.5, 0.1, 0.4, 0.3, 0.9, 0.2, 0.8])
-    default._design = []
-    _, all_runs = default._continuation_candidates(default._surrogate()[0])
-    assert len({round(float(x), 6) for x in all_runs[:, 0]}) == 7  # without the option every run is offered
-
-
-def test_rung_steps_continue_a_run_to_the_next_rung_only_and_leave_fresh_proposals_alone():
-    problem = CurveProblem()
-    strategy = make("mf-ucb", problem, seed=0, rung_steps=True)
-    _observed_at_three(strategy, problem, [0.5, 0.1, 0.4])
-    assert strategy._stepped({"x": 0.1}, EPOCHS) == ({"x": 0.1}, 9)  # from epoch 3: rung 9, not the target
-    assert strategy._stepped({"x": 0.1}, 6) == ({"x": 0.1}, 6)  # a fidelity below the next rung is kept
-    assert strategy._stepped({"x": 0.77}, EPOCHS) == ({"x": 0.77}, EPOCHS)  # a fresh configuration
-    off = make("mf-ucb", problem, seed=0)
-    _observed_at_three(off, problem, [0.5, 0.1, 0.4])
-    assert off._stepped({"x": 0.1}, EPOCHS) == ({"x": 0.1}, EPOCHS)
-
-
-def test_with_rung_steps_no_continuation_skips_a_rung():
-    problem = CurveProblem()
-    strategy = make("mf-kg", problem, seed=0, rung_steps=True)
-    result = mfbo.minimize(problem, strategy, budget=12 * EPOCHS, seed=0)
-    by_id = {t.id: t for t in result.trials}
-    continued = [t for t in result.trials[strategy._design_size:] if t.continues is not None]
-    assert len(continued) >= 5
-    for t in continued:
-        assert not any(by_id[t.continues].fidelity < rung < t.fidelity for rung in (1, 3, 9, EPOCHS))
 
 
 # -- the bracket design -----------------------------------------------------------------------------
