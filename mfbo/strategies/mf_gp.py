@@ -927,8 +927,11 @@ class MFUCBStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityUCB):
     2.75 / 2.95 / 2.13 on six LCBench tasks no tuning touched (``--problems held-out``, 30
     blocks; SMAC 2.00 / 2.50 / 3.20): first at 100 % on both, behind SMAC and DEHB at 50 %,
     where Friedman's test finds no difference (p = 0.76 and 0.13). Tried on the
-    development seeds and not adopted: ``init_fraction=0.3`` (worse at every fraction) and
-    ``target_share=None`` (better at 25 / 50 %, worse at 100 %).
+    development seeds and not adopted: ``init_fraction=0.3`` (worse at every fraction),
+    ``target_share=None`` (better at 25 / 50 %, worse at 100 %), ``cost_exponent=0.5``
+    (dragonfly's ``q``; 2.87 / 2.90 / 2.50 against 3.10 / 2.74 / 2.30 on 35 blocks: between 20 and
+    50 % of the budget it started 14 fresh configurations per run instead of 11.5, still at a
+    median epoch 39 of 52: see the controller in :mod:`mfbo.acquisition.ucb`) and rung steps (module docstring).
     """
 
     resumable_design = "bracket"
