@@ -136,14 +136,15 @@ the ``n`` of ``β_t``, are the evaluations (:attr:`~mfbo.acquisition.base.Acquis
 not the learning-curve points the strategy adds to the model: counted as cheap queries, they
 raised the threshold at every step on LCBench (4.6-fold by the first step after a bracket
 design) and kept BOCA off every fidelity below about epoch 40. The window still holds the
-design's queries, most of them below the target by construction, so the coefficient climbs
-during the first ``window`` steps whatever BOCA chooses: on lcbench/146212 (``mf-ucb``, seed 0)
-it reached 5.05 twelve steps after the bracket design, while the autoregressive kernel's fitted
-scale ``a(s) = 1 + ρ (1 - s)`` went from ``ρ = -0.7`` to ``-2.8``, so the model called every
-epoch below about 33 an inverted copy of the target. Between them, fresh configurations there
-start at epochs 33-45 (median 39 of 52 in the development runs). With the coefficient at 1 the
-test would have passed at epoch 1 (at 31 evaluations: ``τ = 0.65``, ``γ = 0.45``), whose values
-carry no ranking on LCBench; so neither piece can be changed alone.
+design's queries, most of them below the target by construction, so the coefficient climbs at
+every step until a quarter of the window is at the target: on lcbench/146212 (``mf-ucb``, seed
+0) it reached 5.05 twelve steps after the bracket design, while the autoregressive kernel's
+fitted scale ``a(s) = 1 + ρ (1 - s)`` went from ``ρ = -0.7`` to ``-2.8``, so the model called
+every epoch below about 33 an inverted copy of the target. Between them, fresh configurations
+there start at epochs 34-44 (quartiles over the development runs, 20-50 % of the budget). With
+the coefficient at 1 the test would have passed at epoch 1 (at 31 evaluations: ``τ = 0.65``,
+``γ = 0.45``), whose values carry no ranking on LCBench; so the two would have to change
+together.
 
 **Noise-discounted τ.** The test uses ``τ_eff = τ² / sqrt(τ² + σ²(z))`` instead of ``τ``
 (``σ²(z)`` the observation-noise variance at ``(x_t, z)``): the posterior standard deviation a
