@@ -5,16 +5,16 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
 1. **Initial design**: a nested scrambled-Sobol design charged like any other trial, spending
    ``init_fraction`` of the run's budget (10 % by default, 20 % for ``mf-ucb``). Three rules
    (option ``design``, :mod:`mfbo.strategies.mf_design`): ``"budget-share"``
-   (:func:`initial_design`) spreads the fidelities so that the cheap levels dominate;
-   ``"ladder"`` (:func:`ladder_design`) runs a few configurations up a geometric ladder of
-   fidelities (:func:`geometric_ladder`, e.g. epochs 1, 3, 9, 27, 52), so that the model sees what each rung says about the target before the
-   acquisition commits budget to a rung; ``"bracket"`` (:func:`bracket_design`) is one
-   successive-halving bracket on that ladder: many configurations at a low rung, the best
-   ``1/3`` of each rung (by observed value) continued to the next (:meth:`_promote`), so the
-   design's budget buys many configurations seen at mid rungs and an incumbent at the target,
-   as Hyperband's first bracket does. The default (``"auto"``) climbs the ladder on resumable
-   problems, where climbing costs no more than training to the top once (``mf-ucb`` runs the
-   bracket there, :class:`MFUCBStrategy`), and shares the budget otherwise.
+   (:func:`initial_design`) spreads the fidelities so that the cheap levels dominate; ``"ladder"``
+   (:func:`ladder_design`) runs a few configurations up a geometric ladder of fidelities
+   (:func:`geometric_ladder`, e.g. epochs 1, 3, 9, 27, 52), so that the model sees what each rung
+   says about the target before the acquisition commits budget to a rung; ``"bracket"``
+   (:func:`bracket_design`) is one successive-halving bracket on that ladder: many configurations
+   at a low rung, the best ``1/3`` of each rung (by observed value) continued to the next
+   (:meth:`_promote`), so the design's budget buys many configurations seen at mid rungs and an
+   incumbent at the target, as Hyperband's first bracket does. The default (``"auto"``) climbs the
+   ladder on resumable problems, where climbing costs no more than training to the top once
+   (``mf-ucb`` runs the bracket there, :class:`MFUCBStrategy`), and shares the budget otherwise.
 2. **Surrogate**: a GP on ``(x, s)`` (:func:`mfbo.models.build_mf_gp`; kernel and noise model
    selectable, by default noise that grows towards cheap fidelities), fitted
    to all successful observations at every fidelity with ``Y = -value`` (BoTorch maximises;
@@ -251,9 +251,9 @@ class MultiFidelityGPStrategy(Strategy):
             after the initial design (share of the budget there: 0.10, the design's, on every
             seed of ``experiments/bench_quality.py``), so their result is the best of the
             design's target points (regret 3.27 / 2.75 on seeds 100 / 101; ``mf-kg`` does the
-            same on ``augmented-hartmann`` and on ``hartmann6`` seed 101). The ladder alone makes them
-            evaluate it (40-73 % of the budget) without better regrets on seeds 0-4; the fix is
-            open (issue #12).
+            same on ``augmented-hartmann`` and on ``hartmann6`` seed 101). The ladder alone
+            makes them evaluate it (40-73 % of the budget) without better regrets on seeds
+            0-4; the fix is open (issue #12).
     """
 
     name = "mf-gp"
@@ -937,9 +937,10 @@ class MFUCBStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityUCB):
     where Friedman's test finds no difference (p = 0.76 and 0.13). Tried on the
     development seeds and not adopted: ``init_fraction=0.3`` (worse at every fraction),
     ``target_share=None`` (better at 25 / 50 %, worse at 100 %), ``cost_exponent=0.5``
-    (dragonfly's ``q``; 2.87 / 2.90 / 2.50 against 3.10 / 2.74 / 2.30 on 35 blocks: between 20 and
-    50 % of the budget it started 14 fresh configurations per run instead of 11.5, still at a
-    median epoch 39 of 52: see the controller in :mod:`mfbo.acquisition.ucb`) and rung steps (module docstring).
+    (dragonfly's ``q``; 2.87 / 2.90 / 2.50 against 3.10 / 2.74 / 2.30 on 35 blocks: between
+    20 and 50 % of the budget it started 14 fresh configurations per run instead of 11.5,
+    still at a median epoch 39 of 52: see the controller in :mod:`mfbo.acquisition.ucb`) and
+    rung steps (module docstring).
     """
 
     resumable_design = "bracket"
