@@ -296,6 +296,38 @@ def test_verification_evaluates_the_posterior_favourite_at_the_target_every_othe
     assert off._verification() is None
 
 
+class FixedCurveProblem(CurveProblem):
+    """The curve problem whose runs cannot be resumed (each evaluation trains from scratch)."""
+
+    resumable = False
+
+
+def test_verification_on_a_problem_that_cannot_resume_is_a_fresh_target_evaluation():
+    # a value per unit cost prefers a fidelity just below the target, which the recommendation
+    # (configurations evaluated at the target) can never name: the verification step is what
+    # evaluates the favourite there, at full cost; BOCA's test takes the target by itself
+    problem = FixedCurveProblem()
+    grid = [{"x": float(x)} for x in np.linspace(0.0, 1.0, 8)]
+    strategies = {name: make(name, problem, seed=0) for name in ("mf-kg", "mf-ucb")}
+    for strategy in strategies.values():
+        strategy.set_budget(30 * EPOCHS)
+        for config in grid:
+            strategy.add_observation(config, 9, problem.evaluate(config, 9))
+        strategy.add_observation({"x": 0.95}, EPOCHS, problem.evaluate({"x": 0.95}, EPOCHS))
+        strategy._design = []
+    kg = strategies["mf-kg"]
+    # the configuration the GP is confident beats the incumbent at the target (the "confident"
+    # recommendation rule; the default rule keeps the only target evaluation, x = 0.95)
+    favourite = kg.other_recommendations()["confident"]
+    assert favourite != {"x": 0.95} and kg.recommend() == {"x": 0.95}
+    trial = kg.ask()
+    assert trial.config == favourite and trial.fidelity == EPOCHS and trial.continues is None
+    kg.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+    kg.ask()
+    assert not kg._verified_last  # the acquisition's step
+    assert strategies["mf-ucb"]._verification() is None
+
+
 # -- the bracket design -----------------------------------------------------------------------------
 def test_bracket_design_starts_at_the_lowest_rung_the_budget_pays_for():
     costs = [1.0, 3.0, 9.0, 27.0]

@@ -89,9 +89,11 @@ def test_uncorrelated_cheap_fidelity_is_abandoned(name):
     at_target = sum(t.cost for t in model_phase if t.fidelity == 1.0)
     assert at_target >= 0.7 * sum(t.cost for t in model_phase)
     # it ends at the target, until less is left than a target evaluation costs (then the rest
-    # of the budget goes to the cheap level rather than unspent)
+    # of the budget goes to the cheap level rather than unspent); between target evaluations
+    # (the acquisition's or the verification's, every other step) a cheap query may remain
     affordable = [t for t in result.trials if 5.0 - (t.cum_cost - t.cost) >= 1.0]
-    assert all(t.fidelity == 1.0 for t in affordable[-2:])
+    assert affordable[-1].fidelity == 1.0
+    assert sum(t.fidelity < 1.0 for t in affordable[3:]) <= sum(t.fidelity == 1.0 for t in affordable[3:])
     assert result.regret < 0.05
 
 
