@@ -68,8 +68,8 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
      costs about the same, the cheapest, and without this step ``mf-kg``, ``mf-mes``,
      ``mf-gibbon`` and ``mf-ei`` spent nothing at the target after the initial design on
      ``mfhartmann6-terrible`` (their result was the best of the design's three target points,
-     regret 2.6-3.3) and ``mf-kg`` did the same on ``augmented-hartmann``, see the
-     ``verify`` option for the measurements. BOCA (``mf-ucb``) does not: its test sends a
+     regret 2.6-3.3) and ``mf-kg`` did the same on ``augmented-hartmann``; the ``verify``
+     option lists the measurements. BOCA (``mf-ucb``) does not: its test sends a
      query to the target by itself (a median 53-90 % of its budget there per problem of the
      synthetic suite, report seeds).
 5. **Recommendation** (option ``recommendation``): ``"evaluated"`` is the configuration with
@@ -230,10 +230,32 @@ class MultiFidelityGPStrategy(Strategy):
             (values at the ladder's rungs below the fidelity it reached; 0 turns it off).
         recommendation: the recommendation rule, one of :data:`RECOMMENDATION_RULES` (module
             docstring, step 5); default ``"evaluated"``.
-        verify: on a resumable problem, continue to the target the run of the configuration
-            with the best posterior mean there among those evaluated at the highest rung below
-            it, when it has not been, at most every other step (module docstring, step 4;
-            default True; ignored where runs are not continued).
+        verify: evaluate the model's favourite at the target when it has not been, at most
+            every other step (module docstring, step 4; default True): where runs are
+            continued, the best posterior mean at the target among the configurations evaluated
+            at the highest rung below it, by continuing its run; on problems that cannot resume,
+            for ``mf-kg``, ``mf-mes``, ``mf-gibbon`` and ``mf-ei`` only, the ``"confident"``
+            rule's configuration, by a fresh evaluation. The second was chosen on the
+            development seeds 0-4 of ``experiments/bench_quality.py`` (``mf-kg``, median final
+            regret; the other rules tried: the best posterior mean among every evaluated
+            configuration, and the ``"posterior"`` rule's configuration):
+
+            ============================  =========  =====  =========  =========
+            problem                       confident  off    evaluated  posterior
+            ============================  =========  =====  =========  =========
+            ``mfhartmann6-terrible``      0.33       2.96   0.63       0.42
+            ``augmented-hartmann``        0.18       2.96   0.59       0.37
+            ``borehole``                  0.055      0.32   1.54       1.04
+            ``hartmann6``                 0.0025     0.0006 0.0021     0.0020
+            ============================  =========  =====  =========  =========
+
+            Without it the target received only the design's 10 % of the budget on the first
+            two problems (and on ``borehole`` seed 3, regret 166). The ``"posterior"``
+            favourite almost never equals an evaluated configuration, so it was verified every
+            other step (87 % of the budget at the target on ``borehole``); the favourite among
+            evaluated configurations names configurations seen only at a fidelity unrelated to
+            the target (regret 0.36 on the two-source problem of the tests, where the confident
+            rule ends at 0.0005).
         fidelity_scale: how the fidelity is normalised to ``s``, one of
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
             ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
@@ -262,15 +284,12 @@ class MultiFidelityGPStrategy(Strategy):
             threshold controller miscounted learning-curve points (fixed in 8f3d852); remeasured
             after the fix with ``design="bracket", init_fraction=0.2`` on the 30 LCBench blocks
             of ``bench_real.py``, the two tie (ranks 2.98 / 2.60 on the ladder, 3.00 / 2.57 on
-            every level, at 50 / 100 % among it and the four opponents). **Known defect** on
-            problems that cannot resume, which keep every level: on ``mfhartmann6-terrible``
-            ``mf-kg``, ``mf-mes``, ``mf-gibbon`` and ``mf-ei`` never evaluate at the target
-            after the initial design (share of the budget there: 0.10, the design's, on every
-            seed of ``experiments/bench_quality.py``), so their result is the best of the
-            design's target points (regret 3.27 / 2.75 on seeds 100 / 101; ``mf-kg`` does the
-            same on ``augmented-hartmann`` and on ``hartmann6`` seed 101). The ladder alone
-            makes them evaluate it (40-73 % of the budget) without better regrets on seeds
-            0-4; the fix is open (issue #12).
+            every level, at 50 / 100 % among it and the four opponents). On problems that cannot resume, which keep
+            every level, the value per cost over the continuum avoided the target altogether
+            until verification (option ``verify``) evaluated the favourite there; the ladder
+            alone also made ``mf-kg`` and ``mf-ei`` evaluate it (40-73 % of the budget on
+            ``mfhartmann6-terrible``, seeds 0-4) but ended at median regrets 0.28 / 0.24
+            (``mf-kg`` with verification and every level: 0.33).
     """
 
     name = "mf-gp"
