@@ -61,17 +61,17 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
      configuration it names, the ``"confident"`` recommendation (step 5) when it differs from
      the incumbent: the best posterior mean at the target over every evaluated configuration
      and one optimised for it, taken only when the GP is confident that it beats the best
-     configuration evaluated at the target. Only the acquisitions that
-     divide a value by the cost (:attr:`Acquisition.per_unit_cost`: KG, MES, GIBBON, EI) verify
-     there: over a continuum of fidelities their value per cost prefers a fidelity just below
-     the target (nearly the target's information, a little cheaper) or, where every fidelity
-     costs about the same, the cheapest, and without this step ``mf-kg``, ``mf-mes``,
-     ``mf-gibbon`` and ``mf-ei`` spent nothing at the target after the initial design on
+     configuration evaluated at the target. Only the acquisitions that divide a value by the
+     cost (:attr:`Acquisition.per_unit_cost`: KG, MES, GIBBON, EI) verify there: over a
+     continuum of fidelities their value per cost prefers a fidelity just below the target
+     (nearly the target's information, a little cheaper) or, where every fidelity costs about
+     the same, the cheapest, and without this step ``mf-kg``, ``mf-mes``, ``mf-gibbon`` and
+     ``mf-ei`` spent nothing at the target after the initial design on
      ``mfhartmann6-terrible`` (their result was the best of the design's three target points,
      regret 2.6-3.3) and ``mf-kg`` did the same on ``augmented-hartmann``; the ``verify``
-     option lists the measurements. BOCA (``mf-ucb``) does not: its test sends a
-     query to the target by itself (a median 53-90 % of its budget there per problem of the
-     synthetic suite, report seeds).
+     option lists the measurements. BOCA (``mf-ucb``) does not: its test sends a query to the
+     target by itself (a median 53-90 % of its budget there per problem of the synthetic
+     suite, report seeds).
 5. **Recommendation** (option ``recommendation``): ``"evaluated"`` is the configuration with
    the best posterior mean at the target fidelity among those *evaluated at the target*
    (default), so the recommendation is always a configuration the run has seen at full
@@ -708,11 +708,12 @@ class MultiFidelityGPStrategy(Strategy):
             return self._continue_if_possible(*(verification or self._propose()))
 
     def _verification(self) -> tuple[dict[str, Any], Any] | None:
-        """``(config, target)`` on a problem whose runs are continued when, among the
-        configurations evaluated at the ladder's highest rung below the target or above, the one with the best posterior mean at the target has
-        not been evaluated there (module docstring, step 4), else ``None``; never twice in a
-        row, never for a configuration with a pending trial, and only if its known cost fits
-        the budget left."""
+        """``(config, target)`` when the model's favourite has not been evaluated at the target
+        (module docstring, step 4), else ``None``. The favourite: where runs are continued, the
+        best posterior mean at the target among the configurations evaluated at the ladder's
+        highest rung below it or above; elsewhere the ``"confident"`` recommendation. Never
+        twice in a row, never for a configuration with a pending trial, and only if its known
+        cost fits the budget left."""
         if not self._verifies or self._verified_last:
             return None
         if self._continues:
