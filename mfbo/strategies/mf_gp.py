@@ -289,12 +289,12 @@ class MultiFidelityGPStrategy(Strategy):
             threshold controller miscounted learning-curve points (fixed in 8f3d852); remeasured
             after the fix with ``design="bracket", init_fraction=0.2`` on the 30 LCBench blocks
             of ``bench_real.py``, the two tie (ranks 2.98 / 2.60 on the ladder, 3.00 / 2.57 on
-            every level, at 50 / 100 % among it and the four opponents). On problems that cannot resume, which keep
-            every level, the value per cost over the continuum avoided the target altogether
-            until verification (option ``verify``) evaluated the favourite there; the ladder
-            alone also made ``mf-kg`` and ``mf-ei`` evaluate it (40-73 % of the budget on
-            ``mfhartmann6-terrible``, seeds 0-4) but ended at median regrets 0.28 / 0.24
-            (``mf-kg`` with verification and every level: 0.33).
+            every level, at 50 / 100 % among it and the four opponents). On problems that
+            cannot resume, which keep every level, the value per cost over the continuum
+            avoided the target altogether until verification (option ``verify``) evaluated the
+            favourite there; the ladder alone also made ``mf-kg`` and ``mf-ei`` evaluate it
+            (40-73 % of the budget on ``mfhartmann6-terrible``, seeds 0-4) but ended at median
+            regrets 0.28 / 0.24 (``mf-kg`` with verification and every level: 0.33).
     """
 
     name = "mf-gp"
