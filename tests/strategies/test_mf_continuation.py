@@ -328,6 +328,32 @@ def test_verification_on_a_problem_that_cannot_resume_is_a_fresh_target_evaluati
     assert strategies["mf-ucb"]._verification() is None
 
 
+def test_the_last_target_evaluation_the_budget_affords_exploits_the_posterior():
+    # once the budget affords one more target evaluation and not two, there is nothing left to
+    # learn for: the fresh verification takes the "posterior" rule's configuration (not only one
+    # the GP is confident about), even right after another verification
+    problem = FixedCurveProblem()
+    grid = [{"x": float(x)} for x in np.linspace(0.0, 1.0, 8)]
+    spent = len(grid) * 9 + EPOCHS
+
+    def strategy_with(left):
+        kg = make("mf-kg", problem, seed=0)
+        kg.set_budget(spent + left)
+        for config in grid:
+            kg.add_observation(config, 9, problem.evaluate(config, 9))
+        kg.add_observation({"x": 0.95}, EPOCHS, problem.evaluate({"x": 0.95}, EPOCHS))
+        kg._design, kg._verified_last = [], True
+        return kg
+
+    last = strategy_with(1.5 * EPOCHS)
+    favourite = last.other_recommendations()["posterior"]
+    assert favourite != {"x": 0.95}
+    trial = last.ask()
+    assert trial.config == favourite and trial.fidelity == EPOCHS and last._verified_last
+    assert strategy_with(2.5 * EPOCHS)._verification() is None  # two more fit: never twice in a row
+    assert strategy_with(0.5 * EPOCHS)._verification() is None  # none fits
+
+
 # -- the bracket design -----------------------------------------------------------------------------
 def test_bracket_design_starts_at_the_lowest_rung_the_budget_pays_for():
     costs = [1.0, 3.0, 9.0, 27.0]
