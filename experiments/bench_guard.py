@@ -12,11 +12,11 @@ LCBench tasks (YAHPO surrogates), seeds ``0..--seeds - 1``, one worker, the budg
   target, which may be a configuration never run there) against the same with ``guard=5``: the
   recommendation checked at the target every 5 trials.
 
-The stored ``mf-ucb`` rows ran before ``mf-ucb``'s defaults changed (bracket design where runs
-continue, ``init_fraction=0.2``, cost cooling); they carry labels that state the options they ran
-with (``mf-ucb:design=ladder,init_fraction=0.1,cost_cooling=false,...`` on LCBench,
-``mf-ucb:init_fraction=0.1,cost_cooling=false,...`` on ``mfhartmann6-terrible``), so the pair
-above, run again, measures the current default.
+The ``mf-ucb`` pair was run again after ``mf-ucb``'s defaults changed (bracket design where runs
+continue, ``init_fraction=0.2``, cost cooling); the rows of the earlier defaults stay in the
+store under labels that state the options they ran with
+(``mf-ucb:design=ladder,init_fraction=0.1,cost_cooling=false,...`` on LCBench,
+``mf-ucb:init_fraction=0.1,cost_cooling=false,...`` on ``mfhartmann6-terrible``).
 
 Guards use the default cap ``max_share = 0.25`` of the budget. Per run the store keeps the final
 inference regret, the guard's trials and their share of the cost spent, the mean absolute
