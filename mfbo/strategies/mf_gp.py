@@ -729,9 +729,9 @@ class MultiFidelityGPStrategy(Strategy):
         """``(config, target)`` when the model's favourite has not been evaluated at the target
         (module docstring, step 4), else ``None``. The favourite: where runs are continued, the
         best posterior mean at the target among the configurations evaluated at the ladder's
-        highest rung below it or above; elsewhere the ``"confident"`` recommendation. Never
-        twice in a row, never for a configuration with a pending trial, and only if its known
-        cost fits the budget left."""
+        highest rung below it or above, never twice in a row; elsewhere
+        :meth:`_fresh_favourite`. Never for a configuration with a pending trial, and only if
+        its known cost fits the budget left."""
         if not self._verifies:
             return None
         if self._continues:
