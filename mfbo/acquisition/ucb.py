@@ -254,6 +254,7 @@ class MultiFidelityUCB(Acquisition):
         cost_exponent: float | None = None,
         target_share: tuple[float, float] | None = (0.25, 0.5),
         window: int = 20,
+        design_in_window: bool = True,
         threshold_step: float = 1.1,
         grid_size: int = 101,
         cost_cooling: bool = False,
@@ -269,6 +270,7 @@ class MultiFidelityUCB(Acquisition):
         )
         self.target_share = self._check_target_share(target_share)
         self.window = check_int(self.name, "window", window, 1)
+        self.design_in_window = check_bool(self.name, "design_in_window", design_in_window)
         self.threshold_step = check_float(self.name, "threshold_step", threshold_step, minimum=1.0, strict=True)
         self.grid_size = check_int(self.name, "grid_size", grid_size, 2)
         self.cost_cooling = check_bool(self.name, "cost_cooling", cost_cooling)
@@ -310,7 +312,13 @@ class MultiFidelityUCB(Acquisition):
         start = min(int((ctx.options or {}).get("design_size", 0)), n)
         scale = 1.0
         for k in range(start, n + 1):
-            share = sum(at_target[max(0, k - self.window) : k]) / self.window
+            if self.design_in_window:
+                share = sum(at_target[max(0, k - self.window) : k]) / self.window
+            elif k > start:  # the post-design queries the window holds
+                held = at_target[max(start, k - self.window) : k]
+                share = sum(held) / len(held)
+            else:
+                continue
             if share <= low:
                 scale *= self.threshold_step
             elif share >= high:

@@ -13,10 +13,10 @@
 >>> report = fit_model(model, seed=0, previous_state=last_state)       # doctest: +SKIP
 """
 
-from .cost import ContinuationCost, CostModel, KnownCost, LearnedCost
+from .cost import ContinuationCost, CostModel, KnownCost, LearnedCost, LogFidelityValue
 from .fit import FitReport, fit_model
 from .kernels import KERNELS
 from .mf_gp import build_mf_gp
 from .noise import NOISE_MODELS, FidelityGaussianLikelihood
 
-__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost", "ContinuationCost"]
+__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost", "ContinuationCost", "LogFidelityValue"]

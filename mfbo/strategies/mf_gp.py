@@ -147,7 +147,7 @@ from torch import Tensor
 from ..acquisition import MultiFidelityEI, MultiFidelityGIBBON, MultiFidelityKG, MultiFidelityMES, MultiFidelityUCB
 from ..acquisition.base import Acquisition, AcquisitionContext
 from ..acquisition.optimize import optimize_joint
-from ..models import KERNELS, NOISE_MODELS, ContinuationCost, CostModel, KnownCost, LearnedCost, build_mf_gp, fit_model
+from ..models import KERNELS, NOISE_MODELS, ContinuationCost, CostModel, KnownCost, LearnedCost, LogFidelityValue, build_mf_gp, fit_model
 from ..models.fit import hyperparameters, load_hyperparameters
 from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
@@ -168,9 +168,10 @@ MAX_ENUMERATED_LEVELS = 16
 #: Exact Cholesky solves up to this many points (GPyTorch's default, 800, would switch larger
 #: problems to conjugate gradients, which is slower and less accurate at these sizes).
 MAX_CHOLESKY_SIZE = 10_000
-COST_MODELS = ("auto", "known", "learned")
+COST_MODELS = ("auto", "known", "learned", "learned-trend")
 DESIGNS = ("auto", "ladder", "bracket", "budget-share")
 RECOMMENDATION_RULES = ("evaluated", "posterior", "confident")
+VERIFY_CADENCES = ("alternate", "cost")
 #: ``"confident"`` takes the posterior rule's configuration over the evaluated one only when the
 #: posterior mean difference exceeds this many standard deviations of the difference.
 CONFIDENCE_Z = 2.0
@@ -199,7 +200,10 @@ class MultiFidelityGPStrategy(Strategy):
             noise variance growing towards cheap fidelities, :mod:`mfbo.models.noise`) or
             ``"homoskedastic"`` (BoTorch's default, one noise level for all fidelities).
         cost_model: ``"auto"`` (known if the problem states a fidelity-only cost, else
-            learned), ``"known"`` or ``"learned"``.
+            learned), ``"known"``, ``"learned"`` (a GP on log cost with a constant mean) or
+            ``"learned-trend"`` (its mean a power law in the fidelity value, so a
+            configuration's cost is extrapolated up the fidelity axis; needs a fidelity whose
+            lowest value is positive, else it is ``"learned"``; :class:`~mfbo.models.LearnedCost`).
         q: batch size of each acquisition step.
         init_fraction: share of the budget spent on the initial design, in ``(0, 1)``.
         min_init: the least number of initial design points (default ``d + 2``).
@@ -274,6 +278,12 @@ class MultiFidelityGPStrategy(Strategy):
             (``random`` 119; without verification 0.0004-0.108 on seeds 100-101): the
             verifications climb towards the optimal corner in small steps and take about
             half the budget.
+        verify_cadence: how often a fresh verification (problems that cannot resume) may come,
+            one of :data:`VERIFY_CADENCES`: ``"alternate"`` (default) never two in a row, so
+            the acquisition keeps every other step; ``"cost"`` once the trials since the last
+            verification have cost at least what the verification costs, so the acquisition
+            keeps at least half the budget after the design, however cheap its steps (the last
+            affordable target evaluation is exempt from both). MEASURED_CADENCE
         fidelity_scale: how the fidelity is normalised to ``s``, one of
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
             ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
@@ -346,6 +356,7 @@ class MultiFidelityGPStrategy(Strategy):
         fidelity_scale: str = "problem",
         fidelity_levels: str = "auto",
         verify: bool = True,
+        verify_cadence: str = "alternate",
         **acquisition_options: Any,
     ) -> None:
         if fidelity is None:
@@ -384,6 +395,8 @@ class MultiFidelityGPStrategy(Strategy):
             if not isinstance(value, bool):
                 raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
         self.verify = verify
+        self._check_choice("verify_cadence", verify_cadence, VERIFY_CADENCES)
+        self.verify_cadence = verify_cadence
         if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
             raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
         self.design, self.continuation, self.recommendation = design, continuation, recommendation
@@ -396,6 +409,8 @@ class MultiFidelityGPStrategy(Strategy):
         self.acquisition = self.acquisition_class(**acquisition_options)
         self.cost_model_option = cost_model
         self._known_cost = self._make_known_cost(cost_model)
+        #: the learned cost model's power-law mean in the fidelity value (``None``: constant mean)
+        self._cost_trend = LogFidelityValue.from_fidelity(fidelity) if cost_model == "learned-trend" else None
         # Discrete fidelities with a few levels are enumerated by the acquisition optimiser; an
         # integer range with many (epochs 1..100) is optimised as continuous s and rounded to
         # the nearest level, which costs one optimisation instead of one per level. ICM needs
@@ -421,6 +436,7 @@ class MultiFidelityGPStrategy(Strategy):
         self._promotions: list[tuple[float, int]] = []
         self._queue: list[tuple[dict[str, Any], Any]] = []
         self._verified_last = False
+        self._last_verification_id: int | None = None  # the trial id of the last verification asked
         self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
         self._last_hyperparameters: dict[str, Tensor] | None = None
         self._last_cost: LearnedCost | None = None
@@ -462,13 +478,13 @@ class MultiFidelityGPStrategy(Strategy):
             "init_fraction": self.init_fraction, "min_init": self.min_init, "min_target_init": self.min_target_init,
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
             "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
-            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "verify": self.verify,
+            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "verify": self.verify, "verify_cadence": self.verify_cadence,
             **self.acquisition.options(),
         }
 
     # Cost -----------------------------------------------------------------------------------
     def _make_known_cost(self, mode: str) -> KnownCost | None:
-        if mode == "learned":
+        if mode in ("learned", "learned-trend"):
             return None
         try:
             if self.problem is None:
@@ -696,7 +712,7 @@ class MultiFidelityGPStrategy(Strategy):
         due = previous is None or len(X) >= self._cost_fitted_at * (1 + self.refit_growth)
         refit = previous is None or (due and (not main_refitted or self._cost_deferred))
         self._cost_deferred = due and not refit
-        cost = LearnedCost(X, costs, seed=draw_seed(self.rng), previous_state=previous, refit=refit)
+        cost = LearnedCost(X, costs, seed=draw_seed(self.rng), previous_state=previous, refit=refit, trend=self._cost_trend)
         if refit:
             self._cost_fitted_at = len(X)
         self._last_cost = cost
@@ -723,6 +739,8 @@ class MultiFidelityGPStrategy(Strategy):
         with gpytorch.settings.max_cholesky_size(MAX_CHOLESKY_SIZE):
             verification = self._verification()
             self._verified_last = verification is not None
+            if verification is not None:
+                self._last_verification_id = self._next_id  # the id ask() gives this trial
             return self._continue_if_possible(*(verification or self._propose()))
 
     def _verification(self) -> tuple[dict[str, Any], Any] | None:
@@ -765,7 +783,15 @@ class MultiFidelityGPStrategy(Strategy):
         known, left = self._known_increment(recommendations["posterior"], self.target_fidelity), self.budget_left()
         if known is not None and left is not None and known <= left < 2 * known:
             return recommendations["posterior"]
+        if self.verify_cadence == "cost" and known is not None:
+            return recommendations["confident"] if self._spent_since_verification() >= known else None
         return None if self._verified_last else recommendations["confident"]
+
+    def _spent_since_verification(self) -> float:
+        """The cost of the told trials asked after the last verification (of all told trials
+        before the first one)."""
+        last = self._last_verification_id
+        return sum(o.cost for t, o in self.history if last is None or t.id > last)
 
     def _continuable(self, below_target: bool = True) -> list[tuple[Trial, Observation]]:
         """The runs that may be continued: each evaluated configuration's furthest successful

@@ -261,7 +261,7 @@ def test_options_and_defaults(cost):
     acq = MultiFidelityUCB()
     assert acq.name == "mf-ucb"
     assert acq.options() == {
-        "beta": None, "beta_scale": 0.2, "threshold": 1.0, "cost_exponent": None, "target_share": (0.25, 0.5), "window": 20,
+        "beta": None, "beta_scale": 0.2, "threshold": 1.0, "cost_exponent": None, "target_share": (0.25, 0.5), "window": 20, "design_in_window": True,
         "threshold_step": 1.1, "grid_size": 101, "cost_cooling": False, "num_restarts": 10, "raw_samples": 512,
         "maxiter": 200,
     }
@@ -286,6 +286,7 @@ def test_options_and_defaults(cost):
         ("target_share", (0.25, 0.5, 0.75), "0 <= low < high <= 1"),
         ("target_share", 0.25, "0 <= low < high <= 1"),
         ("window", 0, ">= 1"),
+        ("design_in_window", "no", "True or False"),
         ("threshold_step", 1.0, "> 1"),
         ("num_restarts", 0, ">= 1"),
         ("raw_samples", "64", ">= 1"),
@@ -324,6 +325,21 @@ def test_threshold_controller_replays_the_authors_rule(cost):
     assert acq.threshold_scale(_history_ctx(cost, history, 5)) == 0.5
     # the paper's fixed threshold
     assert MultiFidelityUCB(target_share=None).threshold_scale(_history_ctx(cost, [False] * 30, 0)) == 1.0
+
+
+def test_controller_without_the_design_in_its_window_reads_only_the_models_own_choices(cost):
+    """``design_in_window=False``: the window holds post-design queries only and the share is
+    over the queries it holds, so a cheap design does not raise the threshold by itself."""
+    acq = MultiFidelityUCB(window=4, threshold_step=2.0, design_in_window=False)
+    design = [True] + [False] * 7
+    assert acq.threshold_scale(_history_ctx(cost, design, 8)) == 1.0  # no choice made yet: no update
+    # the dragonfly window would read 0/4 at each of k = 8..11 (x2^4, the test above); here
+    # k = 9: T -> 1/1 (/2); k = 10: T,F -> 1/2 (/2); k = 11: T,F,F -> 1/3 (no change)
+    assert acq.threshold_scale(_history_ctx(cost, design + [True, False, False], 8)) == 0.25
+    # k = 12..14 hold the last 4 post-design queries: F,F,F,F -> x2 at k = 13 and 14 (k = 12: T,F,F,F -> 1/4, x2)
+    assert acq.threshold_scale(_history_ctx(cost, design + [True, False, False, False, False, False], 8)) == 0.25 * 2.0**3
+    # the windows over the last 4 post-design queries, not the design
+    assert acq.threshold_scale(_history_ctx(cost, [False] * 8 + [True] * 5, 8)) == 0.5**5
 
 
 def test_learning_curve_points_are_not_queries_for_the_controller_or_the_beta_schedule(cost):

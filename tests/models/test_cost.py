@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mfbo import Fidelity, Float, Problem, Space, problems
-from mfbo.models import CostModel, KnownCost, LearnedCost
+from mfbo.models import CostModel, KnownCost, LearnedCost, LogFidelityValue
 
 DT = torch.double
 
@@ -132,3 +132,39 @@ def test_learned_cost_reuses_hyperparameters_without_refitting():
     assert torch.allclose(reused(X[20:]), costs[20:], rtol=0.2)  # it conditions on the new points
     with pytest.raises(ValueError, match="refit=False needs the previous_state"):
         LearnedCost(X, costs, refit=False)
+
+
+def _power_law_costs(n: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cost(x, e) = exp(3 x_0) e`` over epochs ``e in 1..50`` (linear ``s``); most configurations
+    seen at epoch 5 only, a few at 20 and 50."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(n, 3, dtype=torch.double, generator=g)
+    epochs = torch.tensor([[5, 5, 5, 5, 20, 20, 50][i % 7] if i < n - 3 else 5 for i in range(n)], dtype=torch.double)
+    X[:, -1] = (epochs - 1) / 49
+    return X, (3 * X[:, 0]).exp() * epochs
+
+
+def test_learned_cost_with_the_fidelity_trend_extrapolates_a_configurations_cost_up_the_fidelity():
+    """The power-law mean carries an expensive configuration seen at epoch 5 to epochs 1 and 50;
+    the constant mean reverts towards the average configuration's cost."""
+    X, costs = _power_law_costs()
+    at_five = torch.nonzero((X[:, -1] - 4 / 49).abs() < 1e-12).reshape(-1)
+    j = int(at_five[torch.argmax(X[at_five, 0])])  # the most expensive configuration seen at epoch 5 only
+    at = lambda s: torch.cat([X[j, :2], torch.tensor([s], dtype=torch.double)]).unsqueeze(0)  # noqa: E731
+    trend, constant = LearnedCost(X, costs, seed=0, trend=LogFidelityValue(1, 50)), LearnedCost(X, costs, seed=0)
+    with torch.no_grad():
+        assert float(trend(at(1.0))) == pytest.approx(10 * float(costs[j]), rel=0.05)
+        assert float(trend(at(0.0))) == pytest.approx(float(costs[j]) / 5, rel=0.05)
+        assert float(constant(at(1.0))) < 0.8 * 10 * float(costs[j]) and float(constant(at(0.0))) > 2 * float(costs[j]) / 5
+        assert trend.model.mean_module.slope.item() > 0
+
+
+def test_log_fidelity_value_on_both_scales_and_where_it_cannot_be_taken():
+    s = torch.tensor([0.0, 0.5, 1.0], dtype=torch.double)
+    torch.testing.assert_close(LogFidelityValue(1, 51)(s), torch.tensor([1.0, 26.0, 51.0], dtype=torch.double).log())
+    torch.testing.assert_close(LogFidelityValue(1, 100, log=True)(s), torch.tensor([1.0, 10.0, 100.0], dtype=torch.double).log())
+    epochs = Fidelity("epoch", 1, 52, integer=True)
+    assert LogFidelityValue.from_fidelity(epochs).target == 52
+    assert LogFidelityValue.from_fidelity(Fidelity("fraction", 0.0, 1.0)) is None
+    with pytest.raises(ValueError, match="0 < low < target"):
+        LogFidelityValue(0, 1)

@@ -166,6 +166,28 @@ def test_autoregressive_kernel_learns_an_inverted_cheap_fidelity():
     assert loss_ar < loss_lt - 0.3  # -mll per point
 
 
+def test_damped_autoregressive_kernel_never_inverts_the_target():
+    """On the inverted cheap fidelity above, the damped kernel's ``rho`` stops at the bound -1
+    (``a(0) = 0``: a cheap level carries no copy of the target rather than an inverted one), its
+    scale stays non-negative, and it equals the autoregressive kernel at the same ``rho``."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(50, 3, dtype=DT, generator=g)
+    X[:30, -1], X[30:, -1] = 0.0, 1.0
+    f = torch.sin(6 * X[:, 0]) + X[:, 1]
+    Y = (f * (1 - 2.5 * (1 - X[:, -1])) + 0.2 * (1 - X[:, -1]) * X[:, 0]).unsqueeze(-1)
+    damped, ar = build_mf_gp(X, Y, kernel="autoregressive-damped"), build_mf_gp(X, Y, kernel="autoregressive")
+    assert damped.covar_module.base_kernel.rho.item() == pytest.approx(0.0, abs=1e-12)  # starts at 0
+    fit_model(damped, seed=0)
+    kernel = damped.covar_module.base_kernel
+    assert -1.0 < kernel.rho.item() < -0.95
+    with torch.no_grad():
+        assert kernel.scale(torch.linspace(0, 1, 11, dtype=DT)).min() >= 0.0
+        ar.load_state_dict({k: v for k, v in damped.state_dict().items() if "rho" not in k}, strict=False)
+        ar.covar_module.base_kernel.rho.fill_(kernel.rho.item())
+        Z = torch.rand(20, 3, dtype=DT, generator=g)
+        torch.testing.assert_close(ar.covar_module(Z).to_dense(), damped.covar_module(Z).to_dense())
+
+
 def _correlation_with_target(model, s: float, n: int = 40) -> float:
     """Mean over random ``x`` of the kernel's correlation between ``(x, s)`` and ``(x, 1)``."""
     kernel = model.covar_module.base_kernel

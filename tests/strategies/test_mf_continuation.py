@@ -354,6 +354,35 @@ def test_the_last_target_evaluation_the_budget_affords_exploits_the_posterior():
     assert strategy_with(0.5 * EPOCHS)._verification() is None  # none fits
 
 
+def test_cost_cadence_verifies_once_the_acquisition_has_spent_what_a_target_evaluation_costs():
+    # verify_cadence="cost": after a verification, the next fresh one waits until the trials
+    # since have cost a target evaluation (27 epochs); "alternate" waits one step, whatever it cost
+    problem = FixedCurveProblem()
+    grid = [{"x": float(x)} for x in np.linspace(0.0, 1.0, 8)]
+    strategies = {cadence: make("mf-kg", problem, seed=0, verify_cadence=cadence) for cadence in ("cost", "alternate")}
+    for kg in strategies.values():
+        kg.set_budget(30 * EPOCHS)
+        for config in grid:
+            kg.add_observation(config, 9, problem.evaluate(config, 9))
+        kg._design = []
+    kg = strategies["cost"]
+    assert kg._fresh_favourite() == kg.other_recommendations()["confident"]  # no verification yet: the design paid
+    trial = kg.ask()
+    assert trial.fidelity == EPOCHS and kg._last_verification_id == trial.id
+    kg.tell(trial, problem.evaluate(trial.config, trial.fidelity))
+    for x, epochs in ((0.11, 9), (0.42, 9), (0.77, 8)):  # 26 epochs: one short of a target evaluation
+        kg.add_observation({"x": x}, epochs, problem.evaluate({"x": x}, epochs))
+        assert kg._spent_since_verification() < EPOCHS and kg._fresh_favourite() is None
+    kg.add_observation({"x": 0.6}, 1, problem.evaluate({"x": 0.6}, 1))
+    assert kg._spent_since_verification() == EPOCHS
+    assert kg._fresh_favourite() == kg.other_recommendations()["confident"]
+    alternate = strategies["alternate"]
+    alternate._verified_last = False  # one step after a verification
+    assert alternate._fresh_favourite() == alternate.other_recommendations()["confident"]
+    with pytest.raises(ValueError, match=r"verify_cadence.*'alternate'.*'cost'.*'weekly'"):
+        make("mf-kg", problem, verify_cadence="weekly")
+
+
 # -- the bracket design -----------------------------------------------------------------------------
 def test_bracket_design_starts_at_the_lowest_rung_the_budget_pays_for():
     costs = [1.0, 3.0, 9.0, 27.0]

@@ -175,7 +175,7 @@ def test_fit_survives_constant_outcomes():
     "options, match",
     [
         ({"kernel": "rbf"}, r"option kernel must be one of \['linear-truncated'"),
-        ({"cost_model": "magic"}, r"option cost_model must be one of \['auto', 'known', 'learned'\]"),
+        ({"cost_model": "magic"}, r"option cost_model must be one of \['auto', 'known', 'learned', 'learned-trend'\]"),
         ({"q": 0}, r"option q must be an integer >= 1"),
         ({"init_fraction": 1.5}, r"option init_fraction must be in \(0, 1\)"),
         ({"kernel": "icm"}, r"kernel 'icm' needs a discrete fidelity"),
