@@ -234,6 +234,8 @@ class MultiFidelityUCB(Acquisition):
             threshold per step (default 1.1).
         grid_size: number of equally spaced fidelity candidates in ``[0, 1]`` for a continuous
             fidelity (``>= 2``; default 101).
+        max_cost_ratio: a fidelity is eligible only if it costs less than this share of the
+            target (``(0, 1]``; default 1, the paper's ``λ(z) < λ(z•)``).
         cost_cooling: choose ``x_t`` by the optimistic improvement per unit cost, cooled over
             the budget (module docstring, "Configuration-dependent cost"; default False, the
             paper's cost-blind UCB step; the ``mf-ucb`` strategy turns it on,
@@ -257,6 +259,7 @@ class MultiFidelityUCB(Acquisition):
         design_in_window: bool = True,
         threshold_step: float = 1.1,
         grid_size: int = 101,
+        max_cost_ratio: float = 1.0,
         cost_cooling: bool = False,
         num_restarts: int = 10,
         raw_samples: int = 512,
@@ -273,6 +276,9 @@ class MultiFidelityUCB(Acquisition):
         self.design_in_window = check_bool(self.name, "design_in_window", design_in_window)
         self.threshold_step = check_float(self.name, "threshold_step", threshold_step, minimum=1.0, strict=True)
         self.grid_size = check_int(self.name, "grid_size", grid_size, 2)
+        self.max_cost_ratio = check_float(self.name, "max_cost_ratio", max_cost_ratio, minimum=0.0, strict=True)
+        if self.max_cost_ratio > 1.0:
+            raise ValueError(f"acquisition {self.name!r}: option max_cost_ratio must be a number in (0, 1], got {max_cost_ratio!r}")
         self.cost_cooling = check_bool(self.name, "cost_cooling", cost_cooling)
         self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
         self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)
@@ -418,7 +424,7 @@ class MultiFidelityUCB(Acquisition):
             target_cost = ctx.cost(target.unsqueeze(-2)).reshape(())
         q = self.cost_exponent if self.cost_exponent is not None else 1.0 / (1 + d + 2)
         gamma = self.threshold * scale * xi * (cost / target_cost) ** q
-        eligible = (cost < target_cost) & (tau > gamma) & (xi >= xi.max() / math.sqrt(beta))
+        eligible = (cost < target_cost * self.max_cost_ratio) & (tau > gamma) & (xi >= xi.max() / math.sqrt(beta))
         if eligible.any():
             index = torch.nonzero(eligible).reshape(-1)
             chosen = float(s[index[torch.argmin(cost[index])]])

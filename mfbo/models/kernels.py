@@ -46,6 +46,10 @@ normalised fidelity ``s in [0, 1]`` (``s = 1`` is the target), see
     ``experiments/bench_real.py`` (``mf-ucb``, bracket design, log scale, 45 blocks) it ranked
     3.27 / 2.86 at 50 / 100 % of the budget against the four opponents, the plain kernel
     3.02 / 2.31; its best target value seen was worse in 22 blocks and better in 14.
+``"autoregressive-damped"``
+    The autoregressive kernel with ``rho > -1`` (:class:`DampedAutoregressiveKernel`): a cheap
+    fidelity is a damped copy of the target plus a bias, never an inverted one, as befits the
+    epochs of one training run. MEASURED_DAMPED
 ``"exp-decay"``
     For iteration fidelities (epochs, boosting rounds): ``k_x(x, x') * k_s(s, s')`` with the
     exponential-decay kernel of Swersky et al. (2014) as used by [Wu2019mf]_::

@@ -261,7 +261,7 @@ def test_options_and_defaults(cost):
     acq = MultiFidelityUCB()
     assert acq.name == "mf-ucb"
     assert acq.options() == {
-        "beta": None, "beta_scale": 0.2, "threshold": 1.0, "cost_exponent": None, "target_share": (0.25, 0.5), "window": 20, "design_in_window": True,
+        "beta": None, "beta_scale": 0.2, "threshold": 1.0, "cost_exponent": None, "target_share": (0.25, 0.5), "window": 20, "design_in_window": True, "max_cost_ratio": 1.0,
         "threshold_step": 1.1, "grid_size": 101, "cost_cooling": False, "num_restarts": 10, "raw_samples": 512,
         "maxiter": 200,
     }
@@ -287,6 +287,8 @@ def test_options_and_defaults(cost):
         ("target_share", 0.25, "0 <= low < high <= 1"),
         ("window", 0, ">= 1"),
         ("design_in_window", "no", "True or False"),
+        ("max_cost_ratio", 0.0, "> 0"),
+        ("max_cost_ratio", 1.5, "(0, 1]"),
         ("threshold_step", 1.0, "> 1"),
         ("num_restarts", 0, ">= 1"),
         ("raw_samples", "64", ">= 1"),
@@ -298,6 +300,20 @@ def test_bad_options_name_the_option_value_and_allowed_values(option, value, all
         MultiFidelityUCB(**{option: value})
     message = str(err.value)
     assert "mf-ucb" in message and option in message and repr(value) in message and allowed in message
+
+
+def test_max_cost_ratio_keeps_fidelities_that_cost_nearly_the_target_out(correlated_ctx):
+    ctx, x, beta = correlated_ctx, torch.tensor([0.25, 1.0], dtype=DTYPE), 3.0
+    free = MultiFidelityUCB(grid_size=21).fidelity_rule(MultiFidelityUCB().moments(ctx), ctx, x, beta)
+    eligible_ratios = free.cost[free.eligible] / free.cost[-1]
+    assert free.eligible.sum() >= 2
+    cap = float(eligible_ratios.max()) * 0.999  # the dearest eligible fidelity goes out, the others stay
+    capped = MultiFidelityUCB(grid_size=21, max_cost_ratio=cap).fidelity_rule(MultiFidelityUCB().moments(ctx), ctx, x, beta)
+    assert torch.equal(capped.eligible, free.eligible & (free.cost < cap * free.cost[-1]))
+    assert capped.eligible.sum() == free.eligible.sum() - 1
+    cheapest = float(free.cost[free.eligible].min() / free.cost[-1])
+    none = MultiFidelityUCB(grid_size=21, max_cost_ratio=cheapest * 0.999).fidelity_rule(MultiFidelityUCB().moments(ctx), ctx, x, beta)
+    assert not none.eligible.any() and none.chosen == 1.0  # nothing cheap enough: the target
 
 
 # ------------------------------------------------------------------------------------------------
