@@ -452,3 +452,16 @@ def test_the_bracket_design_restarts_promotions_where_runs_cannot_be_continued()
     for low, high, n in ((1, 3, counts[1]), (3, 9, counts[2]), (9, EPOCHS, counts[3])):
         best = sorted((t for t in design if t.fidelity == low), key=lambda t: (t.value, t.id))[:n]
         assert [t.config for t in design if t.fidelity == high] == [t.config for t in best]  # run again from scratch
+
+
+
+def test_auto_cost_model_extrapolates_costs_up_the_fidelity_where_runs_continue():
+    # where runs are continued the learned cost prices increments along one configuration's
+    # fidelity axis, so "auto" gives it the power-law mean; elsewhere the constant mean stays
+    trend = make("mf-ucb", CurveProblem(), cost_model="auto")._cost_trend
+    assert trend is not None and (trend.low, trend.target) == (1.0, float(EPOCHS))
+    assert make("mf-kg", CurveProblem())._cost_trend is not None
+    assert make("mf-ucb", FixedCurveProblem())._cost_trend is None
+    assert make("mf-ucb", CurveProblem(), continuation=False)._cost_trend is None
+    assert make("mf-ucb", CurveProblem(), cost_model="learned")._cost_trend is None
+    assert make("mf-ucb", FixedCurveProblem(), cost_model="learned-trend")._cost_trend is not None
