@@ -49,8 +49,8 @@ normalised fidelity ``s in [0, 1]`` (``s = 1`` is the target), see
 ``"autoregressive-damped"``
     The autoregressive kernel with ``rho > -1`` (:class:`DampedAutoregressiveKernel`): a cheap
     fidelity is a damped copy of the target plus a bias, never an inverted one, as befits the
-    epochs of one training run. ``mf-ucb`` uses it where runs are continued, together with its
-    controller change (:mod:`mfbo.acquisition.ucb`, ``design_in_window``), measured there.
+    epochs of one training run. Measured for ``mf-ucb`` with its controller option
+    ``design_in_window`` (:mod:`mfbo.acquisition.ucb`); not a default.
 ``"exp-decay"``
     For iteration fidelities (epochs, boosting rounds): ``k_x(x, x') * k_s(s, s')`` with the
     exponential-decay kernel of Swersky et al. (2014) as used by [Wu2019mf]_::
