@@ -151,15 +151,20 @@ def test_autoregressive_kernel_is_linear_truncated_at_rho_zero_and_psd_for_any_r
             torch.testing.assert_close(ar.covar_module(Z, diag=True), K.diagonal())
 
 
+def _inverted_cheap_fidelity(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """30 points at ``s = 0``, 20 at the target; ``value(x, 0) = -1.5 f(x) + 0.2 x_0``."""
+    X = torch.rand(50, 3, dtype=DT, generator=generator)
+    X[:30, -1], X[30:, -1] = 0.0, 1.0
+    f = torch.sin(6 * X[:, 0]) + X[:, 1]
+    return X, (f * (1 - 2.5 * (1 - X[:, -1])) + 0.2 * (1 - X[:, -1]) * X[:, 0]).unsqueeze(-1)
+
+
 def test_autoregressive_kernel_learns_an_inverted_cheap_fidelity():
     """``value(x, 0) = -1.5 f(x) + small bias``: the fit finds ``rho ~ -2.5`` (so ``a(0) = -1.5``)
     and predicts the target from mostly cheap data; the linear-truncated kernel, whose bias
     must be independent of the target, fits far worse."""
     g = torch.Generator().manual_seed(0)
-    X = torch.rand(50, 3, dtype=DT, generator=g)
-    X[:30, -1], X[30:, -1] = 0.0, 1.0
-    f = torch.sin(6 * X[:, 0]) + X[:, 1]
-    Y = (f * (1 - 2.5 * (1 - X[:, -1])) + 0.2 * (1 - X[:, -1]) * X[:, 0]).unsqueeze(-1)
+    X, Y = _inverted_cheap_fidelity(g)
     ar, lt = build_mf_gp(X, Y, kernel="autoregressive"), build_mf_gp(X, Y, kernel="linear-truncated")
     loss_ar, loss_lt = (float(fit_model(m, seed=0).message.rsplit("= ", 1)[1]) for m in (ar, lt))
     assert ar.covar_module.base_kernel.rho.item() == pytest.approx(-2.5, abs=0.2)
@@ -171,10 +176,7 @@ def test_damped_autoregressive_kernel_never_inverts_the_target():
     (``a(0) = 0``: a cheap level carries no copy of the target rather than an inverted one), its
     scale stays non-negative, and it equals the autoregressive kernel at the same ``rho``."""
     g = torch.Generator().manual_seed(0)
-    X = torch.rand(50, 3, dtype=DT, generator=g)
-    X[:30, -1], X[30:, -1] = 0.0, 1.0
-    f = torch.sin(6 * X[:, 0]) + X[:, 1]
-    Y = (f * (1 - 2.5 * (1 - X[:, -1])) + 0.2 * (1 - X[:, -1]) * X[:, 0]).unsqueeze(-1)
+    X, Y = _inverted_cheap_fidelity(g)
     damped, ar = build_mf_gp(X, Y, kernel="autoregressive-damped"), build_mf_gp(X, Y, kernel="autoregressive")
     assert damped.covar_module.base_kernel.rho.item() == pytest.approx(0.0, abs=1e-12)  # starts at 0
     fit_model(damped, seed=0)
