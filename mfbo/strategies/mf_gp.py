@@ -1047,20 +1047,27 @@ class MFUCBStrategy(MultiFidelityGPStrategy, acquisition=MultiFidelityUCB):
     to ``init_fraction=0.2`` with the budget-share design (cooling is then the plain step).
 
     Measured on that development set, ranked against ``gp-ei``, DEHB, SMAC and Optuna at 25 /
-    50 / 100 % of the budget (all 45 blocks, seeds 0-4): 3.28 / 2.73 / 2.17, Optuna (the best
-    opponent) 2.52 / 2.83 at 50 / 100 %: first at 100 %, second to Optuna at 50 %. The
-    former defaults (the ladder, 0.1, no cooling) ranked 3.53 / 3.01 / 2.99 on all 45 blocks.
-    On the report seeds 100-104, which no tuning saw: 2.90 / 3.09 / 2.53 on the six LCBench
-    development tasks and ``digits-mlp-table`` (35 blocks; SMAC 2.34 / 2.71 / 2.93) and
-    2.75 / 2.95 / 2.13 on six LCBench tasks no tuning touched (``--problems held-out``, 30
-    blocks; SMAC 2.00 / 2.50 / 3.20): first at 100 % on both, behind SMAC and DEHB at 50 %,
-    where Friedman's test finds no difference (p = 0.76 and 0.13). Tried on the
+    50 / 100 % of the budget (all 45 blocks, seeds 0-4), with the learned cost's fidelity trend
+    where runs continue (``cost_model="auto"``, :class:`~mfbo.models.LearnedCost`): 3.31 / 2.53 /
+    2.11, Optuna (the best opponent) 2.58 / 2.84: first at 50 and 100 %. With the constant-mean
+    cost model it was 3.28 / 2.73 / 2.17 (second to Optuna at 50 %), and the former defaults
+    (the ladder, 0.1, no cooling) 3.53 / 3.01 / 2.99. On the report seeds 100-104, which no
+    tuning saw: 2.89 / 2.66 / 2.20 on the six LCBench development tasks and
+    ``digits-mlp-table`` (35 blocks; best opponent SMAC, 2.90 / 3.00) and 2.60 / 2.43 / 1.90 on
+    six LCBench tasks no tuning touched (``--problems held-out``, 30 blocks; SMAC 2.63 at 50 %,
+    ``gp-ei`` 2.87 at 100 %): first at 50 and 100 % on both (at 50 % Friedman's test finds no
+    difference on the first set, p = 0.58, and one on the second, p = 0.03; at 100 %
+    p = 0.010 and 0.0003). With the constant-mean cost model
+    the same blocks gave 2.90 / 3.09 / 2.53 and 2.75 / 2.95 / 2.13, behind SMAC at 50 %. Not
+    yet on the rbv2_xgboost report seeds, where the cost model is unchanged. Tried on the
     development seeds and not adopted: ``init_fraction=0.3`` (worse at every fraction),
     ``target_share=None`` (better at 25 / 50 %, worse at 100 %), ``cost_exponent=0.5``
     (dragonfly's ``q``; 2.87 / 2.90 / 2.50 against 3.10 / 2.74 / 2.30 on 35 blocks: between
     20 and 50 % of the budget it started 14 fresh configurations per run instead of 11.5,
-    still at a median epoch 39 of 52: see the controller in :mod:`mfbo.acquisition.ucb`) and
-    rung steps (module docstring).
+    still at a median epoch 39 of 52: see the controller in :mod:`mfbo.acquisition.ucb`),
+    ``design_in_window=False`` with the kernel ``"autoregressive-damped"`` and
+    ``max_cost_ratio=0.5`` (both in :mod:`mfbo.acquisition.ucb`), and rung steps (module
+    docstring).
     """
 
     resumable_design = "bracket"
