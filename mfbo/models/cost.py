@@ -212,14 +212,16 @@ class LearnedCost(CostModel):
     **The trend** (``trend``, a :class:`LogFidelityValue`): the mean becomes the power law
     ``log cost = c + b log v(s)`` (:class:`FidelityTrendMean`) instead of a constant. With a
     constant mean the GP reverts, away from a configuration's observations, to the average
-    log cost, so it cannot say that training an expensive configuration longer costs more
-    than it has so far: on LCBench (``mf-ucb``, bracket design) the model of a configuration
-    seen at epoch 9 predicted *lower* costs for every later epoch, a continuation's increment
-    ``c(x, s) - c(x, s_j)`` was floored at a thousandth of the cost
-    (:class:`ContinuationCost`), and continuing that run to epoch 52 was then charged 20 % of
-    the whole budget (lcbench/126025 seed 0; 31 % on lcbench/168330). With the trend, the
-    configuration's residual is carried up the fidelity axis as far as the ARD lengthscale of
-    ``s`` says it holds, and beyond it the cost grows like the average configuration's.
+    log cost, so it underestimates what training an expensive configuration longer costs:
+    on LCBench (``mf-ucb``, bracket design; lcbench/126025 seed 0, 21
+    trials in) a configuration that had cost 111 for 9 epochs (per-epoch costs are constant
+    there, so about 640 for 52) was predicted to cost 234 at epoch 52, so continuing its run
+    was priced at 124 (:class:`ContinuationCost`); it was later continued and charged 618, 20 %
+    of the whole budget (31 % in one trial on lcbench/168330). With the trend the prediction
+    was 303, the increment 193: still low, but the power law makes every configuration's cost
+    grow with the fidelity value (on a pure power-law cost it is exact, see the tests), and
+    the configuration's residual is carried up the fidelity axis as far as the ARD
+    lengthscale of ``s`` says it holds.
 
     Args:
         train_X: ``(n, d + 1)`` inputs.
