@@ -299,9 +299,10 @@ class MultiFidelityUCB(Acquisition):
         self.design_in_window = check_bool(self.name, "design_in_window", design_in_window)
         self.threshold_step = check_float(self.name, "threshold_step", threshold_step, minimum=1.0, strict=True)
         self.grid_size = check_int(self.name, "grid_size", grid_size, 2)
-        self.max_cost_ratio = check_float(self.name, "max_cost_ratio", max_cost_ratio, minimum=0.0, strict=True)
-        if self.max_cost_ratio > 1.0:
+        ratio_ok = isinstance(max_cost_ratio, (int, float)) and not isinstance(max_cost_ratio, bool) and 0.0 < max_cost_ratio <= 1.0
+        if not ratio_ok:  # also rejects NaN
             raise ValueError(f"acquisition {self.name!r}: option max_cost_ratio must be a number in (0, 1], got {max_cost_ratio!r}")
+        self.max_cost_ratio = float(max_cost_ratio)
         self.cost_cooling = check_bool(self.name, "cost_cooling", cost_cooling)
         self.num_restarts = check_int(self.name, "num_restarts", num_restarts, 1)
         self.raw_samples = check_int(self.name, "raw_samples", raw_samples, 1)

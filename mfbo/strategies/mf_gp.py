@@ -397,6 +397,7 @@ class MultiFidelityGPStrategy(Strategy):
             raise ValueError(f"strategy {self.name!r}: option min_init must be an integer >= 2, got {min_init!r}")
         if int(max_fit_points) < 10:
             raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {max_fit_points!r}")
+        self.kernel = kernel
         self.noise = noise
         self.q = int(q)
         self.init_fraction = float(init_fraction)
@@ -422,7 +423,6 @@ class MultiFidelityGPStrategy(Strategy):
         self.design, self.continuation, self.recommendation = design, continuation, recommendation
         self.augment_curves, self.fidelity_scale, self.fidelity_levels = int(augment_curves), fidelity_scale, fidelity_levels
         self._continues = continuation and bool(getattr(problem, "resumable", False))
-        self.kernel = kernel
         #: verification continues a run where runs are continued; elsewhere it is a fresh target
         #: evaluation, paid only for the acquisitions that divide by the cost (module docstring, step 4)
         self._verifies = verify and (self._continues or self.acquisition_class.per_unit_cost)
