@@ -30,9 +30,9 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 from torch import Tensor
 
+from ..lbfgsb import minimize_lbfgsb
 from .base import AcquisitionContext
 
 __all__ = ["optimize_joint", "score_in_chunks", "sequential_greedy", "within_budget"]
@@ -78,7 +78,7 @@ def _lbfgsb(acqf: AcqFn, X0: Tensor, free: Tensor, maxiter: int) -> Tensor:
         return float(loss.detach()), grad.detach().numpy().astype(np.float64)
 
     z0 = X0[..., free].detach().reshape(-1).numpy().astype(np.float64)
-    res = minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * z0.size, options={"maxiter": maxiter})
+    res = minimize_lbfgsb(fun, z0, [(0.0, 1.0)] * z0.size, maxiter)
     return assemble(res.x)
 
 

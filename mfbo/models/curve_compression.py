@@ -51,8 +51,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 from torch import Tensor
+
+from ..lbfgsb import minimize_lbfgsb
 
 __all__ = [
     "DEFAULT_LENGTHSCALE_T",
@@ -222,7 +223,7 @@ def _polish(theta0: np.ndarray, X: Tensor, R: Tensor, lengths: Tensor, maxiter: 
         (grad,) = torch.autograd.grad(loss, theta)
         return float(loss.detach()), np.nan_to_num(grad.numpy().astype(np.float64))
 
-    res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=_bounds(X.shape[-1]), options={"maxiter": maxiter})
+    res = minimize_lbfgsb(fun, theta0, _bounds(X.shape[-1]), maxiter)
     return res.x, float(res.fun)
 
 
