@@ -16,7 +16,9 @@ The ``mf-ucb`` pair was run again after ``mf-ucb``'s defaults changed (bracket d
 continue, ``init_fraction=0.2``, cost cooling); the rows of the earlier defaults stay in the
 store under labels that state the options they ran with
 (``mf-ucb:design=ladder,init_fraction=0.1,cost_cooling=false,...`` on LCBench,
-``mf-ucb:init_fraction=0.1,cost_cooling=false,...`` on ``mfhartmann6-terrible``).
+``mf-ucb:init_fraction=0.1,cost_cooling=false,...`` on ``mfhartmann6-terrible``). The LCBench
+pair was run once more when the cost model ``auto`` began to price continuations with the
+fidelity trend; the rows before that are labelled ``mf-ucb:cost_model=learned,...``.
 
 Guards use the default cap ``max_share = 0.25`` of the budget. Per run the store keeps the final
 inference regret, the guard's trials and their share of the cost spent, the mean absolute
