@@ -4,7 +4,9 @@ Model: BoTorch ``SingleTaskGP`` (Matérn-5/2 ARD kernel with BoTorch's default p
 unit-cube encoding of :class:`~mfbo.space.Space`, outcomes standardised, fitted by maximising
 the marginal likelihood (``fit_gpytorch_mll``). Acquisition: ``qLogExpectedImprovement``
 (Ament et al., 2023) with a seeded Sobol QMC sampler, maximised by ``optimize_acqf`` with
-multi-start L-BFGS-B. The initial design is a scrambled Sobol sequence of ``n_init`` points.
+multi-start L-BFGS-B. The initial design is a scrambled Sobol sequence of ``n_init`` points; a design point whose
+known target cost exceeds what the budget has left is skipped, with a note
+(:meth:`~mfbo.strategies.base.Strategy.pop_affordable`).
 
 mfbo minimises and BoTorch maximises: the sign is flipped once, when the training targets are
 built (``Y = -value``). Integer and categorical parameters are optimised in their continuous
@@ -107,7 +109,9 @@ class GPEI(Strategy):
 
     def _suggest(self) -> tuple[dict[str, Any], float | None]:
         if self._design and len(self.successes(at_target=True)) < self.n_init:
-            return self._design.pop(0), self.target_fidelity
+            config = self.pop_affordable(self._design, self._target_cost)
+            if config is not None:
+                return config, self.target_fidelity
         if not self._ready():  # too little data for a GP: keep exploring
             return self.space.sample(self.rng), self.target_fidelity
         model, _, Y = self._model()
@@ -125,6 +129,10 @@ class GPEI(Strategy):
                 return_best_only=False,
             )
             return self._best_within_budget(acq, candidates.reshape(-1, self.space.dim), values.reshape(-1), seed), self.target_fidelity
+
+    def _target_cost(self, config: dict[str, Any]) -> float | None:
+        """The problem's known cost of ``config`` at the target (None: not known in advance)."""
+        return None if self.problem is None else self.problem.increment_cost(config, self.target_fidelity)
 
     def _best_within_budget(self, acq, candidates: torch.Tensor, values: torch.Tensor, seed: int) -> dict[str, Any]:
         """The best of the optimiser's ``candidates (r, d)`` (acquisition ``values (r,)``) whose

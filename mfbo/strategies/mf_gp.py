@@ -764,24 +764,17 @@ class MultiFidelityGPStrategy(Strategy):
 
     def _next_planned(self) -> tuple[dict[str, Any], Any] | None:
         """The next point of the design (promoting the bracket's next rung when it is due), else
-        of the queued batch, that fits the budget left; ``None`` when none is planned.
-
-        A planned point whose known cost exceeds the budget left is dropped, with a note: the
-        loop would end the run at it with the rest of the budget unspent. The design is sized by
-        the levels' mean costs, and one configuration can cost far more: on rbv2_xgboost/16
-        (seed 100) one design evaluation at the cheapest level cost 27 % of the budget, and the
-        run ended at 29 % of it when the design asked for that configuration at a higher level."""
+        of the queued batch, that fits the budget left (:meth:`Strategy.pop_affordable` drops
+        the others, with a note); ``None`` when none is planned."""
         while True:
             if not self._design and self._promotion_due():
                 self._promote()
             planned = self._design or self._queue
             if not planned:
                 return None
-            config, fidelity = planned.pop(0)
-            known, left = self._known_increment(config, fidelity), self.budget_left()
-            if known is None or left is None or known <= left:
-                return config, fidelity
-            self.note(f"planned evaluation at fidelity {fidelity!r} dropped: its cost {known:.6g} exceeds the budget left {left:.6g}")
+            point = self.pop_affordable(planned, lambda point: self._known_increment(*point))
+            if point is not None:
+                return point
 
     def _verification(self) -> tuple[dict[str, Any], Any] | None:
         """``(config, target)`` when the model's favourite has not been evaluated at the target
