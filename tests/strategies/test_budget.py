@@ -173,3 +173,24 @@ def test_design_points_beyond_the_budget_left_are_dropped_not_the_run(strategy, 
     assert any(note.startswith("planned trial dropped: its known cost") for note in notes)
     assert result.trials[-1].cum_cost > budget - 1.0, result.stop_reason
     assert all(trial.config["x"] < 0.875 for trial in result.trials)
+
+
+def test_a_proposal_over_the_budget_left_is_lowered_to_the_highest_rung_that_fits():
+    """When the cost model underestimated a proposal (the loop would end the run at it), the
+    strategy asks for the same configuration at the highest rung whose known cost fits, never
+    at or below the fidelity its run already reached; unchanged when no rung fits."""
+    problem = CostlyCurveProblem()  # cost epoch * (1 + 9 x): 10 per epoch at x = 1
+    strategy = make("mf-ucb", problem, seed=0)
+    strategy.set_budget(130.0)
+    config = {"x": 1.0}
+    strategy.add_observation(config, 3, problem.evaluate(config, 3))  # 30 spent, 100 left
+    left = strategy.budget_left()
+    assert left == pytest.approx(100.0)
+    rungs = sorted(strategy.fidelity.denormalize(s) for s in strategy._rungs)
+    fitting = [e for e in rungs if 3 < e and problem.cost(config, e) - problem.cost(config, 3) <= left]
+    assert fitting and max(fitting) < EPOCHS  # the test needs a rung between the run and the target
+    lowered = strategy._highest_affordable(config, EPOCHS, left)
+    assert lowered == (config, max(fitting))
+    assert any(note.startswith("proposal at fidelity 27") for note in strategy.drain_notes())
+    assert strategy._highest_affordable(config, EPOCHS, 5.0) == (config, EPOCHS)  # nothing fits
+    assert strategy._highest_affordable(config, max(fitting), left) == (config, max(fitting))  # fits as it is
