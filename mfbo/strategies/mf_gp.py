@@ -41,7 +41,8 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    at the first trial that would exceed it; when the problem states the proposal's cost in
    advance and it does not fit after all (a learned cost that underestimated it), the cap is
    tightened by the model's error and the acquisition re-optimised, at most
-   :data:`BUDGET_RETRIES` times. A planned point (the design, a bracket's promotion, a queued
+   :data:`BUDGET_RETRIES` times; a proposal that still does not fit is lowered to the highest
+   rung of its configuration that does (:meth:`_highest_affordable`). A planned point (the design, a bracket's promotion, a queued
    batch) whose known cost exceeds the budget left is dropped with a note
    (:meth:`Strategy.pop_affordable`). **Verifying the favourite** (option ``verify``, default on):
    the recommendation (step 5) names only configurations evaluated at the target, and a
