@@ -105,7 +105,7 @@ OPPONENTS = ("gp-ei", "dehb-ref", "smac-mf", "optuna-tpe-hb")
 STRATEGIES = ("random", "gp-ei", *MF_STRATEGIES, "dehb-ref", "smac-mf", "optuna-tpe-hb")
 FRACTIONS = (0.25, 0.5, 1.0)
 #: The most trials of a run (module docstring, Budget).
-MAX_TRIALS = 2000
+MAX_TRIALS = 1000
 #: The configurations whose mean target cost sets the budget (see the module docstring).
 COST_SAMPLE, COST_SEED = 256, 0
 #: Target evaluations measured when a problem does not know its cost in advance.
