@@ -106,7 +106,12 @@ What is taken from where
   The ``mf-ucb`` strategy therefore runs it with the bracket where runs continue
   (:class:`~mfbo.strategies.mf_gp.MFUCBStrategy`). Its price: on rbv2_xgboost, whose costs
   span two orders of magnitude, a run makes 465-841 mostly very cheap evaluations (about
-  600-860 s of ask + tell, most of it the cooled search; the cost-blind step 35-166 trials).
+  600-860 s of ask + tell, most of it the cooled search; the cost-blind step 35-166 trials;
+  315-722 s of wall time per report-seed run on /16 and /1497 once L-BFGS-B ran with one BLAS
+  thread, :mod:`mfbo.lbfgsb`). On the held-out rbv2_xgboost/40923, where YAHPO prices some
+  configurations at 0.12 s at every fidelity against 1,228 s for a mean target evaluation, the
+  cooled step keeps choosing those: both report-seed runs reached ``bench_real.py``'s cap of
+  1,000 trials (33-39 min of wall time).
 - **Option ``threshold``** multiplies ``γ`` (``1`` is the paper). **Option ``cost_exponent``**
   replaces ``q``.
 
