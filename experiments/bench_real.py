@@ -22,10 +22,11 @@ package does not import is skipped with a one-line message (install: ``pip insta
   A run also ends after :data:`MAX_TRIALS` trials (``mfbo.minimize(max_trials=...)``), whichever
   comes first: YAHPO's runtime surrogate prices some rbv2_xgboost/40923 configurations at
   0.12 s at every fidelity (a target evaluation costs 1228 s on average), and ``mf-ucb``, its
-  regret 0 reached at 15 % of the budget (seed 101), spent the last 2 % of it on such evaluations at 2 s of ask + tell
-  each (1,330 trials, 50 min, and about 4,500 to go). No stored run before the cap had more than
-  841 trials (nor any of ``bench_reference.py``, ``bench_guard.py``, ``bench_fabolas.py`` or
-  ``bench_boil.py``, which run through :func:`one_run`: at most 483), so the cap changed none.
+  regret 0 reached at 15 % of the budget (seed 101), spent the last 2 % of it on such
+  evaluations at 2 s of ask + tell each (1,330 trials, 50 min, and about 4,500 to go). No
+  stored run before the cap had more than 841 trials (nor any of ``bench_reference.py``,
+  ``bench_guard.py``, ``bench_fabolas.py`` or ``bench_boil.py``, which run through
+  :func:`one_run`: at most 483), so the cap changed none.
 - **Seeds**: ``--seeds N`` seeds from ``--seed-offset`` (default 0). Hygiene (issue #12): tune on
   the development seeds 0..4; report with ``--seed-offset 100``, seeds that no tuning saw.
 - **Regret at 25 / 50 / 100 % of the budget**: the inference regret (exact target value of the

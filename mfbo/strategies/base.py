@@ -118,6 +118,12 @@ class Strategy:
                 spent += self.problem.increment_cost(trial.config, trial.fidelity, resume_from) or 0.0
         return self.budget - spent
 
+    @staticmethod
+    def fits(cost: float | None, left: float | None) -> bool:
+        """Whether a trial of known ``cost`` fits ``left`` (:meth:`budget_left`); an unknown
+        cost or an unlimited budget (``None``) always fits."""
+        return cost is None or left is None or cost <= left
+
     def pop_affordable(self, planned: list, known_cost: Callable[[Any], float | None]) -> Any | None:
         """Pop and return the first item of ``planned`` (a design, a queued batch) whose
         ``known_cost(item)`` fits :meth:`budget_left`; the items before it are dropped, each with
@@ -130,7 +136,7 @@ class Strategy:
         while planned:
             item = planned.pop(0)
             cost, left = known_cost(item), self.budget_left()
-            if cost is None or left is None or cost <= left:
+            if self.fits(cost, left):
                 return item
             self.note(f"planned trial dropped: its known cost {cost:.6g} exceeds the budget left {left:.6g}")
         return None

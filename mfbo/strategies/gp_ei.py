@@ -4,9 +4,9 @@ Model: BoTorch ``SingleTaskGP`` (Matérn-5/2 ARD kernel with BoTorch's default p
 unit-cube encoding of :class:`~mfbo.space.Space`, outcomes standardised, fitted by maximising
 the marginal likelihood (``fit_gpytorch_mll``). Acquisition: ``qLogExpectedImprovement``
 (Ament et al., 2023) with a seeded Sobol QMC sampler, maximised by ``optimize_acqf`` with
-multi-start L-BFGS-B. The initial design is a scrambled Sobol sequence of ``n_init`` points; a design point whose
-known target cost exceeds what the budget has left is skipped, with a note
-(:meth:`~mfbo.strategies.base.Strategy.pop_affordable`).
+multi-start L-BFGS-B. The initial design is a scrambled Sobol sequence of ``n_init`` points;
+a design point whose known target cost exceeds what the budget has left is skipped, with a
+note (:meth:`~mfbo.strategies.base.Strategy.pop_affordable`).
 
 mfbo minimises and BoTorch maximises: the sign is flipped once, when the training targets are
 built (``Y = -value``). Integer and categorical parameters are optimised in their continuous

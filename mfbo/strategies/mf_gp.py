@@ -807,7 +807,7 @@ class MultiFidelityGPStrategy(Strategy):
         if key in at_target or key in busy:
             return None
         known, left = self._known_increment(best, self.target_fidelity), self.budget_left()
-        if known is not None and left is not None and known > left:
+        if not self.fits(known, left):
             return None
         return dict(best), self.target_fidelity
 
@@ -917,7 +917,7 @@ class MultiFidelityGPStrategy(Strategy):
             for _ in range(BUDGET_RETRIES):
                 batch = self.acquisition.propose(ctx, self.q)
                 known = self._known_increment(*self._decode(batch[0]))
-                if left is None or known is None or known <= left:
+                if self.fits(known, left):
                     break
                 # the cost model underestimated this point: tighten the cap by its error
                 with torch.no_grad():
@@ -925,7 +925,7 @@ class MultiFidelityGPStrategy(Strategy):
                 ctx = replace(ctx, max_cost=ctx.max_cost * min(predicted / known, 0.5))
         points = [self._decode(row) for row in batch]
         self._queue.extend(points[1:])
-        return self._highest_affordable(*points[0], left)
+        return points[0] if self.fits(known, left) else self._highest_affordable(*points[0], left)
 
     def _highest_affordable(self, config: dict[str, Any], fidelity: Any, left: float | None) -> tuple[dict[str, Any], Any]:
         """``(config, fidelity)`` when its known cost fits ``left`` (or either is unknown); else
@@ -939,7 +939,7 @@ class MultiFidelityGPStrategy(Strategy):
         BOCA's own rule for a fidelity over the budget left is the same (the highest candidate
         within it, :mod:`mfbo.acquisition.ucb`), here with the problem's cost."""
         known = self._known_increment(config, fidelity)
-        if known is None or left is None or known <= left:
+        if self.fits(known, left):
             return config, fidelity
         s = self.fidelity.normalize(fidelity)
         run = self._runs().get(self._key(config))
