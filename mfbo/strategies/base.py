@@ -23,7 +23,7 @@ from ..problems.base import Problem
 from ..space import Fidelity, Space
 from ..trial import Observation, Trial
 
-__all__ = ["Strategy", "Continuation"]
+__all__ = ["Strategy", "Continuation", "BestAtHighestFidelity"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,28 @@ class Continuation:
 
     trial_id: int
     fidelity: Any
+
+
+class BestAtHighestFidelity:
+    """The default recommendation rule (:meth:`Strategy.recommend`), kept up to date as results
+    are told: the configuration with the lowest observed value among the successful trials at the
+    highest fidelity any of them reached (the target once one configuration got there), ties by
+    trial id. Before a configuration reaches the target this names the best one seen where the
+    run has looked furthest, as Hyperband, BOHB, DEHB, SMAC and Optuna's pruners do, rather than
+    nothing; a single-fidelity run (fidelity ``None``) has one level."""
+
+    def __init__(self) -> None:
+        self._key: tuple[float, float, int] | None = None  # (-fidelity, value, trial id) of the best
+        self.config: dict[str, Any] | None = None  # its configuration; None before any success
+
+    def update(self, trial: Trial, observation: Observation) -> None:
+        """Take one told result into account (failures change nothing)."""
+        if not observation.ok:
+            return
+        fidelity = 0.0 if trial.fidelity is None else float(trial.fidelity)
+        key = (-fidelity, float(observation.value), trial.id)
+        if self._key is None or key < self._key:
+            self._key, self.config = key, dict(trial.config)
 
 
 def keyword_options(init: Callable[..., Any]) -> dict[str, inspect.Parameter]:
@@ -77,6 +99,7 @@ class Strategy:
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Observation]] = []
         self._told: dict[int, int] = {}  # trial id -> index in history
+        self._best_seen = BestAtHighestFidelity()
         self.budget: float | None = None
         self.budget_stop = "cost"
         self.workers = 1
@@ -195,6 +218,7 @@ class Strategy:
         del self.pending[trial.id]
         self._told[trial.id] = len(self.history)
         self.history.append((trial, observation))
+        self._best_seen.update(trial, observation)
         self._observe(trial, observation)
 
     def add_observation(self, config: Mapping[str, Any], fidelity: Any, observation: Observation) -> Trial:
@@ -207,9 +231,11 @@ class Strategy:
         return trial
 
     def recommend(self) -> dict[str, Any] | None:
-        """The best guess at the target fidelity; by default the best observed target value."""
-        best = self.best_observed()
-        return None if best is None else dict(best[0].config)
+        """The best guess at the target fidelity; by default the best observed value at the
+        highest fidelity reached (:class:`BestAtHighestFidelity`: the best observed target value
+        once there is one), ``None`` before the first success."""
+        config = self._best_seen.config
+        return None if config is None else dict(config)
 
     def other_recommendations(self) -> dict[str, dict[str, Any]]:
         """Recommendations by rules other than :meth:`recommend`'s, by rule name, which the run

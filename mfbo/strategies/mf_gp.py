@@ -94,6 +94,11 @@ Every ``mf-*`` strategy is this loop with a different :class:`~mfbo.acquisition.
    half the budget it named a configuration of regret 0.217 while ``"evaluated"`` held 0.163;
    the GP's "2 standard deviations" were overconfident on that task), so the issue's rule
    is the default.
+   During the initial design, before there is a surrogate, every rule is the base class's
+   (:class:`~mfbo.strategies.base.BestAtHighestFidelity`): the best observed value at the
+   highest fidelity reached, as the bandit and reference methods recommend. It used to be the
+   best observed *target* value, which left a design that had not reached the target without a
+   recommendation: every ``mf-ucb`` run on rbv2_xgboost scored ``+inf`` at 25 % of its budget.
 
 All tensors are float64; all randomness comes from the strategy's seeded generator.
 
@@ -964,8 +969,9 @@ class MultiFidelityGPStrategy(Strategy):
 
     # Recommend --------------------------------------------------------------------------------------
     def recommend(self) -> dict[str, Any] | None:
-        """The configuration the ``recommendation`` rule names (module docstring, step 5); the
-        best observed target value during the design."""
+        """The configuration the ``recommendation`` rule names (module docstring, step 5); during
+        the design, the best observed value at the highest fidelity reached
+        (:meth:`Strategy.recommend`)."""
         if not self._ready():
             return super().recommend()
         return self._recommendations()[self.recommendation]

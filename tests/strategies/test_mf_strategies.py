@@ -106,6 +106,27 @@ def test_every_strategy_runs_and_recommends_a_target_optimum(name):
     assert all(0.0 <= t.fidelity <= 1.0 for t in result.trials)
 
 
+@pytest.mark.parametrize("name", ["mf-kg", "mf-ucb"])
+def test_the_design_recommends_the_best_at_the_highest_fidelity_reached(name):
+    """Before the surrogate exists the recommendation is the bandit methods' rule, never
+    ``None`` after a success: rbv2 designs that had not reached the target scored +inf."""
+    problem = mfbo.problems.get("currin")
+    strategy = make(name, problem, seed=0)
+    strategy.set_budget(30.0)
+    assert strategy.recommend() is None
+    rng = np.random.default_rng(1)
+    while not strategy._ready():
+        trial = strategy.ask()
+        strategy.tell(trial, mfbo.Observation(value=float(rng.normal()), cost=1.0))
+        if strategy._ready():
+            break
+        done = [(t, o) for t, o in strategy.history if o.ok]
+        top = max(t.fidelity for t, _ in done)
+        best = min((o.value, t.id) for t, o in done if t.fidelity == top)
+        assert strategy.recommend() == strategy.history[strategy._told[best[1]]][0].config
+    assert {t.fidelity for t, _ in strategy.history} != {problem.fidelity.target}  # the design looked below the target
+
+
 def test_the_acquisition_is_told_how_many_trials_the_design_asked_for(monkeypatch):
     """``ctx.options["design_size"]`` separates the design from the model's own choices (BOCA's
     target-share controller replays only the latter)."""

@@ -31,7 +31,7 @@ rungs are anchored at ``R`` (the paper anchors them at ``r``, so its top rung ma
 paper's ASHA runs until a time limit, with ``R`` reached by the survivors); when two rungs round
 to the same fidelity value a promotion between them keeps its result instead of asking again.
 ``recommend()`` is Hyperband's: the best observed configuration at the highest fidelity reached
-(:class:`~.schedule.BestAtHighestFidelity`).
+(:class:`~mfbo.strategies.base.BestAtHighestFidelity`).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
-from .schedule import BestAtHighestFidelity, Resources, check_eta, floor_log
+from .schedule import Resources, check_eta, floor_log
 
 __all__ = ["ASHA"]
 
@@ -78,7 +78,6 @@ class ASHA(Strategy):
         self.promoted: list[set[int]] = [set() for _ in self.fidelities]  # trial ids promoted out of each rung
         self._rung_of: dict[int, int] = {}  # trial id -> its rung (pending and told)
         self._asked_rung = 0
-        self._best = BestAtHighestFidelity()
 
     def _suggest(self) -> tuple[dict[str, Any], Any] | Continuation:
         """Algorithm 2's ``get_job``."""
@@ -112,7 +111,6 @@ class ASHA(Strategy):
         return trial
 
     def _observe(self, trial: Trial, observation: Observation) -> None:
-        self._best.update(trial, observation)
         if trial.id in self._rung_of:  # else told through add_observation: not in a rung
             self._file(self._rung_of[trial.id], trial.id, observation)
 
@@ -122,10 +120,6 @@ class ASHA(Strategy):
         self.results[rung].append((trial_id, observation))
         if observation.ok:
             bisect.insort(self._ranked[rung], (observation.value, trial_id))
-
-    def recommend(self) -> dict[str, Any] | None:
-        """The best observed configuration at the highest fidelity reached."""
-        return self._best.config
 
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "r_min": self.resources.r_min, "r_max": self.resources.r_max, "max_rung": self.max_rung}

@@ -93,7 +93,7 @@ from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
 from .evolution import binomial_crossover, check_de_options, de_space, draw_parents, fix_boundary, rand1
-from .schedule import BRACKET_TABLES, BestAtHighestFidelity, Bracket, Resources, check_eta
+from .schedule import BRACKET_TABLES, Bracket, Resources, check_eta
 
 __all__ = ["DEHB", "SubPopulation", "population_sizes", "BRACKET_SIZES"]
 
@@ -230,7 +230,6 @@ class DEHB(Strategy):
         self._started = 0
         self._jobs: dict[int, _Job] = {}
         self._asked: _Job | None = None
-        self._best = BestAtHighestFidelity()
 
     # ask ----------------------------------------------------------------------------------------
     def ask(self) -> Trial:
@@ -312,7 +311,6 @@ class DEHB(Strategy):
         """DE selection against the job's target; a failure only counts as a told result.
         Observations the strategy did not ask for (``add_observation``) count for the
         recommendation only."""
-        self._best.update(trial, observation)
         job = self._jobs.pop(trial.id, None)
         if job is None:
             return
@@ -320,13 +318,6 @@ class DEHB(Strategy):
         if observation.ok:
             self.populations[job.level].select(job.slot, job.vector, observation.value, trial.id)
         self._active = [run for run in self._active if not run.done]
-
-    # recommend ----------------------------------------------------------------------------------
-    def recommend(self) -> dict[str, Any] | None:
-        """The best configuration observed at the highest fidelity reached (the target once a
-        configuration got there), as every bandit strategy (:class:`.schedule.BestAtHighestFidelity`,
-        kept up to date as results are told)."""
-        return self._best.config
 
     def options(self) -> dict[str, Any]:
         return {

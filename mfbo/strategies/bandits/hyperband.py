@@ -46,7 +46,7 @@ from ...problems.base import Problem
 from ...space import Fidelity, Space
 from ...trial import Observation, Trial
 from ..base import Continuation, Strategy
-from .schedule import BRACKET_TABLES, BestAtHighestFidelity, Bracket, BracketRun, Job, Resources, Rung, check_eta
+from .schedule import BRACKET_TABLES, Bracket, BracketRun, Job, Resources, Rung, check_eta
 
 __all__ = ["Hyperband"]
 
@@ -76,7 +76,6 @@ class Hyperband(Strategy):
         self._n_started = 0  # brackets started so far: the position in the cycle
         self._owner: dict[int, BracketRun] = {}  # pending trial id -> its bracket
         self._asked: tuple[BracketRun, Job] | None = None
-        self._best = BestAtHighestFidelity()
 
     def _brackets(self) -> tuple[Bracket, ...]:
         """The brackets of one cycle, in the order they run."""
@@ -115,17 +114,11 @@ class Hyperband(Strategy):
         return trial
 
     def _observe(self, trial: Trial, observation: Observation) -> None:
-        self._best.update(trial, observation)
         run = self._owner.pop(trial.id, None)
         if run is None:  # told through add_observation: data, not part of a bracket
             return
         run.record(trial.id, observation)
         self._running = [r for r in self._running if not r.finished]
-
-    # results -----------------------------------------------------------------------------------
-    def recommend(self) -> dict[str, Any] | None:
-        """The best observed configuration at the highest fidelity reached (module docstring)."""
-        return self._best.config
 
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "r_min": self.resources.r_min, "r_max": self.resources.r_max, "bracket_sizes": self.bracket_sizes}

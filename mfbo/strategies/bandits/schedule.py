@@ -60,11 +60,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...space import Fidelity
-from ...trial import Observation, Trial
+from ...trial import Observation
 
 __all__ = [
     "Rung", "Bracket", "successive_halving_rungs", "hyperband_brackets", "floored_brackets", "BRACKET_TABLES", "floor_log",
-    "check_eta", "Resources", "rank_for_promotion", "BestAtHighestFidelity", "BracketRun", "Job",
+    "check_eta", "Resources", "rank_for_promotion", "BracketRun", "Job",
 ]
 
 _EPS = 1e-9  # relative tolerance of the float comparisons below
@@ -196,24 +196,6 @@ def rank_for_promotion(results: Sequence[tuple[int, Observation]]) -> list[int]:
     trial asked first wins). Failed results are left out: they are never promoted."""
     ok = [(obs.value, trial_id) for trial_id, obs in results if obs.ok]
     return [trial_id for _, trial_id in sorted(ok)]
-
-
-class BestAtHighestFidelity:
-    """The recommendation rule of the bandit strategies, kept up to date as results are told:
-    the configuration with the lowest observed value among the successful trials at the highest
-    fidelity any of them reached (the target once one configuration got there), ties by trial id."""
-
-    def __init__(self) -> None:
-        self._key: tuple[float, float, int] | None = None  # (-fidelity, value, trial id) of the best
-        self.config: dict[str, Any] | None = None  # its configuration; None before any success
-
-    def update(self, trial: Trial, observation: Observation) -> None:
-        """Take one told result into account (failures change nothing)."""
-        if not observation.ok:
-            return
-        key = (-float(trial.fidelity), observation.value, trial.id)
-        if self._key is None or key < self._key:
-            self._key, self.config = key, dict(trial.config)
 
 
 @dataclass(frozen=True)
