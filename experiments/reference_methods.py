@@ -78,8 +78,10 @@ LCBench, the full cost on any other, such as rbv2, where a larger ``trainsize`` 
 
 Recommendation
 --------------
-:meth:`ReferenceStrategy.recommend` is the best configuration observed at the target fidelity,
-or, before any target evaluation, the best observed at the highest fidelity evaluated so far. At
+:meth:`ReferenceStrategy.recommend` is mfbo's default rule
+(:class:`mfbo.strategies.base.BestAtHighestFidelity`, the rule of every strategy that does not
+name its own): the best configuration observed at the target fidelity, or, before any target
+evaluation, the best observed at the highest fidelity evaluated so far, ties by trial id. At
 the target this is SMAC's ``incumbent_selection="highest_budget"`` incumbent; DEHB's own
 incumbent is the best value at **any** fidelity, which can be a low-fidelity fluke, so the
 common rule is used for DEHB too.
@@ -288,16 +290,6 @@ class ReferenceStrategy(Strategy):
         if not lower:
             return config, fidelity
         return Continuation(max(lower, key=lambda t: t.fidelity).id, fidelity)
-
-    def recommend(self) -> dict[str, Any] | None:
-        """The best observed configuration at the target fidelity, else at the highest fidelity
-        evaluated so far (``None`` before any success)."""
-        done = self.successes()
-        if not done:
-            return None
-        top = max(t.fidelity for t, _ in done)
-        best, _ = min(((t, o) for t, o in done if t.fidelity == top), key=lambda pair: pair[1].value)
-        return dict(best.config)
 
     def options(self) -> dict[str, Any]:
         return {"eta": self.eta, "package": f"{self.package} {version(self.package)}"}

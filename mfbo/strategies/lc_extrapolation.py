@@ -21,7 +21,9 @@ conservative criterion), the ensemble is fitted to the run's curve and the run i
 Otherwise the run goes on to the next check, up to ``m``. A stopped run's predicted final value
 ``E[f_comb(m)]`` is what the proposer is told for it (the paper returns it to the optimiser); a
 failed trial ends its run and the proposer is told a failure. ``recommend()`` is the best
-configuration observed at the target fidelity (stopped runs never count).
+configuration observed at the target fidelity (stopped runs never count); before any run has
+reached it, the best observed at the highest epoch reached (the default rule,
+:class:`~mfbo.strategies.base.BestAtHighestFidelity`).
 
 Values. mfbo minimises a loss ``v`` (LCBench: ``1 - val_accuracy / 100``; ``digits-*``: the
 validation error rate); the paper models an accuracy that increases towards at most 1. The curve
