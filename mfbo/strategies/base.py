@@ -42,17 +42,21 @@ class BestAtHighestFidelity:
     highest fidelity any of them reached (the target once one configuration got there), ties by
     trial id. Before a configuration reaches the target this names the best one seen where the
     run has looked furthest, as Hyperband, BOHB, DEHB, SMAC and Optuna's pruners do, rather than
-    nothing; a single-fidelity run (fidelity ``None``) has one level."""
+    nothing; a single-fidelity run (fidelity ``None``) has one level. Trials beyond ``target``
+    (a fidelity whose target is below its ``high``) measure another objective and never count."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: float | None = None) -> None:
+        self.target = target
         self._key: tuple[float, float, int] | None = None  # (-fidelity, value, trial id) of the best
         self.config: dict[str, Any] | None = None  # its configuration; None before any success
 
     def update(self, trial: Trial, observation: Observation) -> None:
-        """Take one told result into account (failures change nothing)."""
+        """Take one told result into account (failures and trials beyond the target change nothing)."""
         if not observation.ok:
             return
         fidelity = 0.0 if trial.fidelity is None else float(trial.fidelity)
+        if self.target is not None and fidelity > self.target:
+            return
         key = (-fidelity, float(observation.value), trial.id)
         if self._key is None or key < self._key:
             self._key, self.config = key, dict(trial.config)
@@ -99,7 +103,7 @@ class Strategy:
         self.pending: dict[int, Trial] = {}
         self.history: list[tuple[Trial, Observation]] = []
         self._told: dict[int, int] = {}  # trial id -> index in history
-        self._best_seen = BestAtHighestFidelity()
+        self._best_seen = BestAtHighestFidelity(None if fidelity is None else float(fidelity.target))
         self.budget: float | None = None
         self.budget_stop = "cost"
         self.workers = 1

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import mfbo
-from mfbo import Categorical, Float, Int, Observation, Space
+from mfbo import Categorical, Fidelity, Float, Int, Observation, Space
 from mfbo.strategies import make, names, option_names
+from mfbo.strategies.base import Strategy
 
 FAST = {"n_init": 4, "num_restarts": 2, "raw_samples": 64}
 
@@ -99,3 +100,17 @@ def test_add_observation_warm_starts_and_skips_the_design():
         assert not strategy.pending and strategy.history[-1][0] is trial
     design_head = strategy._design[0]
     assert strategy.ask().config != design_head  # straight to the GP: the design is not used
+
+
+def test_the_default_recommendation_is_the_best_at_the_highest_fidelity_up_to_the_target():
+    """Strategy.recommend: best value at the highest fidelity reached, ties by trial id, never a
+    trial beyond the target (a fidelity whose target is below its high end)."""
+    strategy = Strategy(Space(x=Float(0.0, 1.0)), Fidelity("epochs", 1, 100, integer=True, target=50))
+    assert strategy.recommend() is None
+    for x, epochs, value in [(0.1, 1, 0.2), (0.2, 10, 0.9), (0.3, 10, 0.5), (0.4, 10, 0.5), (0.5, 80, 0.0)]:
+        strategy.add_observation({"x": x}, epochs, Observation(value=value, cost=1.0))
+    assert strategy.recommend() == {"x": 0.3}  # epoch 10, the earlier of the tie; epoch 80 is beyond the target
+    strategy.add_observation({"x": 0.6}, 50, Observation.failure("crashed", cost=1.0))
+    assert strategy.recommend() == {"x": 0.3}
+    strategy.add_observation({"x": 0.7}, 50, Observation(value=0.95, cost=1.0))
+    assert strategy.recommend() == {"x": 0.7}  # the target reached: worse than at epoch 10, still preferred
