@@ -179,7 +179,9 @@ def part2(sizes: list[int], strategies: list[str], seed: int = 0, steps_per_size
     print(f"\n## Part 2: seconds per step (tell + ask) at n observations, {problem_name}: "
           f"mean (max) of {steps_per_size} steady steps, then the step that re-optimises the GP's hyperparameters "
           f"(warm-started, as every refit_growth = 5% of data growth) and the step after it, where a learned "
-          f"cost model re-optimises its own (it waits a step so that no step pays for both fits)\n")
+          f"cost model re-optimises its own (it waits a step so that no step pays for both fits); "
+          f"then the mean (max) seconds of what the run loop asks after each tell, recommend() and "
+          f"other_recommendations() (every recommendation rule, logged beside the chosen one), over {steps_per_size} more steps\n")
     print("| strategy | " + " | ".join(f"n={n}" for n in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     problem = mfbo.problems.get(problem_name)
@@ -207,12 +209,21 @@ def part2(sizes: list[int], strategies: list[str], seed: int = 0, steps_per_size
                     pending.append(strategy.ask())
                     return time.perf_counter() - start
 
+                def recommend_step() -> float:  # what the run loop asks after each tell: every rule
+                    step()
+                    start = time.perf_counter()
+                    strategy.recommend()
+                    strategy.other_recommendations()
+                    return time.perf_counter() - start
+
                 steps = [step() for _ in range(steps_per_size)]
+                recommend = [recommend_step() for _ in range(steps_per_size)]
                 strategy.refit_growth = 0.0  # the next tell re-optimises the GP's hyperparameters, warm-started
                 refit = step()
                 strategy._fitted_at = math.inf  # the step after: the GP only conditions; a learned cost model refits
                 cost_refit = step()
-                cells.append(f"{np.mean(steps):.2f} (max {np.max(steps):.2f}); refit steps {refit:.2f} (GP), {cost_refit:.2f} (cost model)")
+                cells.append(f"{np.mean(steps):.2f} (max {np.max(steps):.2f}); refit steps {refit:.2f} (GP), {cost_refit:.2f} (cost model); "
+                             f"recommend {np.mean(recommend):.2f} (max {np.max(recommend):.2f})")
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
