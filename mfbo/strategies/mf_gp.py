@@ -396,73 +396,90 @@ class MultiFidelityGPStrategy(Strategy):
             raise ValueError(f"strategy {self.name!r} needs a problem with a fidelity; use 'gp-ei' for single-fidelity problems")
         fidelity = self._rescaled(fidelity, fidelity_scale)
         super().__init__(space, fidelity, seed=seed, problem=problem)
-        self._check_choice("kernel", kernel, KERNELS)
-        if kernel == "icm" and not fidelity.is_discrete:
-            raise ValueError(f"strategy {self.name!r}: kernel 'icm' needs a discrete fidelity, but {fidelity!r} is continuous")
-        self._check_choice("noise", noise, NOISE_MODELS)
-        self._check_choice("cost_model", cost_model, COST_MODELS)
-        if int(q) < 1:
-            raise ValueError(f"strategy {self.name!r}: option q must be an integer >= 1, got {q!r}")
-        if not 0 < float(init_fraction) < 1:
-            raise ValueError(f"strategy {self.name!r}: option init_fraction must be in (0, 1), got {init_fraction!r}")
-        if min_init is not None and int(min_init) < 2:
-            raise ValueError(f"strategy {self.name!r}: option min_init must be an integer >= 2, got {min_init!r}")
-        if int(max_fit_points) < 10:
-            raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {max_fit_points!r}")
-        self.kernel = kernel
-        self.noise = noise
-        self.q = int(q)
+        self._check_options(
+            fidelity, kernel=kernel, noise=noise, cost_model=cost_model, q=q, init_fraction=init_fraction, min_init=min_init,
+            min_target_init=min_target_init, max_fit_points=max_fit_points, refit_growth=refit_growth, design=design,
+            continuation=continuation, augment_curves=augment_curves, recommendation=recommendation,
+            fidelity_levels=fidelity_levels, verify=verify, verify_cadence=verify_cadence,
+        )
+        self.kernel, self.noise, self.q = kernel, noise, int(q)
         self.init_fraction = float(init_fraction)
         self.min_init = space.dim + 2 if min_init is None else int(min_init)
-        if int(min_target_init) < 1:
-            raise ValueError(f"strategy {self.name!r}: option min_target_init must be an integer >= 1, got {min_target_init!r}")
-        self.min_target_init = int(min_target_init)
-        self.max_fit_points = int(max_fit_points)
-        if not (isinstance(refit_growth, (int, float)) and 0 <= refit_growth <= 10):
-            raise ValueError(f"strategy {self.name!r}: option refit_growth must be a number in [0, 10], got {refit_growth!r}")
-        self.refit_growth = float(refit_growth)
-        self._check_choice("design", design, DESIGNS)
-        self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
-        self._check_choice("fidelity_levels", fidelity_levels, FIDELITY_LEVELS)
-        for option, value in (("continuation", continuation), ("verify", verify)):
-            if not isinstance(value, bool):
-                raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
-        self.verify = verify
-        self._check_choice("verify_cadence", verify_cadence, VERIFY_CADENCES)
-        self.verify_cadence = verify_cadence
-        if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
-            raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
+        self.min_target_init, self.max_fit_points, self.refit_growth = int(min_target_init), int(max_fit_points), float(refit_growth)
+        self.verify, self.verify_cadence = verify, verify_cadence
         self.design, self.continuation, self.recommendation = design, continuation, recommendation
         self.augment_curves, self.fidelity_scale, self.fidelity_levels = int(augment_curves), fidelity_scale, fidelity_levels
         self._continues = continuation and bool(getattr(problem, "resumable", False))
         #: verification continues a run where runs are continued; elsewhere it is a fresh target
         #: evaluation, paid only for the acquisitions that divide by the cost (module docstring, step 4)
         self._verifies = verify and (self._continues or self.acquisition_class.per_unit_cost)
-        self._fitted_at = 0
         self.acquisition = self.acquisition_class(**acquisition_options)
         self.cost_model_option = cost_model
         self._known_cost = self._make_known_cost(cost_model)
         #: the learned cost model's power-law mean in the fidelity value (``None``: constant mean)
         trend = cost_model == "learned-trend" or (cost_model == "auto" and self._continues)
         self._cost_trend = LogFidelityValue.from_fidelity(fidelity) if trend else None
+        self._plan_levels(fidelity)
+        self._reset_run_state()
+
+    def _check_options(self, fidelity: Fidelity, **options: Any) -> None:
+        """One clear error for the first option of ``__init__`` out of its allowed values."""
+        o = options
+        self._check_choice("kernel", o["kernel"], KERNELS)
+        if o["kernel"] == "icm" and not fidelity.is_discrete:
+            raise ValueError(f"strategy {self.name!r}: kernel 'icm' needs a discrete fidelity, but {fidelity!r} is continuous")
+        self._check_choice("noise", o["noise"], NOISE_MODELS)
+        self._check_choice("cost_model", o["cost_model"], COST_MODELS)
+        if int(o["q"]) < 1:
+            raise ValueError(f"strategy {self.name!r}: option q must be an integer >= 1, got {o['q']!r}")
+        if not 0 < float(o["init_fraction"]) < 1:
+            raise ValueError(f"strategy {self.name!r}: option init_fraction must be in (0, 1), got {o['init_fraction']!r}")
+        if o["min_init"] is not None and int(o["min_init"]) < 2:
+            raise ValueError(f"strategy {self.name!r}: option min_init must be an integer >= 2, got {o['min_init']!r}")
+        if int(o["max_fit_points"]) < 10:
+            raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {o['max_fit_points']!r}")
+        if int(o["min_target_init"]) < 1:
+            raise ValueError(f"strategy {self.name!r}: option min_target_init must be an integer >= 1, got {o['min_target_init']!r}")
+        refit_growth = o["refit_growth"]
+        if not (isinstance(refit_growth, (int, float)) and 0 <= refit_growth <= 10):
+            raise ValueError(f"strategy {self.name!r}: option refit_growth must be a number in [0, 10], got {refit_growth!r}")
+        self._check_choice("design", o["design"], DESIGNS)
+        self._check_choice("recommendation", o["recommendation"], RECOMMENDATION_RULES)
+        self._check_choice("fidelity_levels", o["fidelity_levels"], FIDELITY_LEVELS)
+        for option in ("continuation", "verify"):
+            if not isinstance(o[option], bool):
+                raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {o[option]!r}")
+        self._check_choice("verify_cadence", o["verify_cadence"], VERIFY_CADENCES)
+        augment = o["augment_curves"]
+        if isinstance(augment, bool) or int(augment) != augment or augment < 0:
+            raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment!r}")
+
+    def _plan_levels(self, fidelity: Fidelity) -> None:
+        """The fidelity levels the acquisition chooses among (``_levels``, ``None``: continuous
+        ``s``), the rungs runs are continued to (``_rungs``), and the initial design's rule and
+        levels."""
         # Discrete fidelities with a few levels are enumerated by the acquisition optimiser; an
         # integer range with many (epochs 1..100) is optimised as continuous s and rounded to
         # the nearest level, which costs one optimisation instead of one per level. ICM needs
         # the levels whatever their number.
         self._levels: Tensor | None = None
-        if fidelity.is_discrete and (len(fidelity.grid()) <= MAX_ENUMERATED_LEVELS or kernel == "icm"):
+        if fidelity.is_discrete and (len(fidelity.grid()) <= MAX_ENUMERATED_LEVELS or self.kernel == "icm"):
             self._levels = torch.tensor([fidelity.normalize(v) for v in fidelity.grid()], dtype=DTYPE)
         #: the rungs runs are continued to, and the curve points the GP is given at
         self._rungs = [float(s) for s in self._levels] if self._levels is not None else geometric_ladder(fidelity)
-        if fidelity_levels == "ladder" or (fidelity_levels == "auto" and self._continues and self.acquisition_class.per_unit_cost):
+        if self.fidelity_levels == "ladder" or (self.fidelity_levels == "auto" and self._continues and self.acquisition_class.per_unit_cost):
             self._levels = torch.tensor(self._rungs, dtype=DTYPE)
-        self._design_rule = (self.resumable_design if self._continues else "budget-share") if design == "auto" else design
+        self._design_rule = (self.resumable_design if self._continues else "budget-share") if self.design == "auto" else self.design
         if self._design_rule in ("ladder", "bracket"):
             self._design_levels = self._rungs
         elif fidelity.is_discrete and len(fidelity.grid()) <= 8:
             self._design_levels = [float(fidelity.normalize(v)) for v in fidelity.grid()]
         else:  # a continuous fidelity, or many levels: design at s = 0, 1/4, ..., 1 (rounded to levels)
             self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
+
+    def _reset_run_state(self) -> None:
+        """The state a run builds up: design, bracket, queue, verification, fitted models, caches."""
+        self._fitted_at = 0
         self._design: list[tuple[dict[str, Any], Any]] | None = None
         self._design_size = 0  # trials the initial design asked for (or found already told)
         #: the bracket design's rung in progress (s, keys of its configurations) and the rungs to come (s, n)
