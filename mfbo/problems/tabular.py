@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -192,22 +193,10 @@ def record_table(
     final_curves: list[list[float]] = []
     infos: dict[str, np.ndarray] = {}
     failures: list[list[Any]] = []
-    keeps_curves = problem.resumable
 
     for i, config in enumerate(configs):
-        spent = 0.0
-        observations: list[Observation] = []
-        for j, fidelity in enumerate(grid):
-            if problem.resumable and observations and not observations[-1].ok:
-                observations.append(observations[-1])  # a failed run stays failed at higher fidelities
-                costs[i, j] = costs[i, j - 1]
-            else:
-                resume_from = grid[j - 1] if problem.resumable and j > 0 else None
-                obs = _evaluate_or_fail(problem, config, fidelity, resume_from)
-                observations.append(obs)
-                spent = (spent if resume_from is not None else 0.0) + obs.cost
-                costs[i, j] = spent
-            obs = observations[-1]
+        observations, costs[i] = _evaluate_on_grid(problem, config, grid)
+        for j, obs in enumerate(observations):
             if obs.ok:
                 values[i, j] = obs.value
                 for key, value in obs.info.items():
@@ -215,21 +204,12 @@ def record_table(
                         infos.setdefault(key, np.full((n_configs, F), np.nan))[i, j] = float(value)
             else:
                 failures.append([i, j, obs.error or f"non-finite value {obs.value!r}"])
-        if keeps_curves:
-            last = observations[-1].curve_list() or []
-            for j, obs in enumerate(observations):
-                curve = obs.curve_list() or []
-                if curve != last[: len(curve)] and not np.array_equal(curve, last[: len(curve)], equal_nan=True):
-                    raise ValueError(f"record_table: {problem.name!r} is resumable but the curve at {grid[j]!r} is not a prefix of the curve at {grid[-1]!r}; its curves cannot be tabulated as one per configuration")
-                curve_lengths[i, j] = len(curve)
+        if problem.resumable:
+            curve_lengths[i], last = _curve_prefixes(problem, observations, grid)
             final_curves.append(last)
         if progress is not None:
             progress(i + 1, n_configs)
 
-    try:
-        mfbo_version = version("mfbo")
-    except PackageNotFoundError:  # pragma: no cover - source tree not installed
-        mfbo_version = "unknown"
     meta = {
         "format": TABLE_FORMAT,
         "problem": problem.name,
@@ -242,11 +222,11 @@ def record_table(
         "seed": int(seed),
         "configs": configs,
         "failures": failures,
-        "mfbo_version": mfbo_version,
+        "mfbo_version": _mfbo_version(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta)), "values": values, "costs": costs}
-    if keeps_curves and any(final_curves):
+    if any(final_curves):
         width = max(len(c) for c in final_curves)
         curves = np.full((n_configs, width), np.nan)
         for i, curve in enumerate(final_curves):
@@ -254,11 +234,68 @@ def record_table(
         arrays.update(curves=curves, curve_lengths=curve_lengths)
     for key, table in infos.items():
         arrays[_INFO_PREFIX + key] = table
-    path = Path(path)
+    return _save_npz(Path(path), arrays)
+
+
+def _evaluate_on_grid(problem: Problem, config: dict[str, Any], grid: list[Any]) -> tuple[list[Observation], np.ndarray]:
+    """``config`` evaluated at every fidelity of ``grid``: the observations and the cost of
+    reaching each fidelity from scratch, shape ``(len(grid),)``. A resumable problem continues
+    one run up the grid (the cost accumulates its increments), and a failed run stays failed at
+    the fidelities above it."""
+    observations: list[Observation] = []
+    costs = np.full(len(grid), np.nan)
+    spent = 0.0
+    for j, fidelity in enumerate(grid):
+        if problem.resumable and observations and not observations[-1].ok:
+            observations.append(observations[-1])
+            costs[j] = costs[j - 1]
+            continue
+        resume_from = grid[j - 1] if problem.resumable and j > 0 else None
+        obs = _evaluate_or_fail(problem, config, fidelity, resume_from)
+        observations.append(obs)
+        spent = (spent if resume_from is not None else 0.0) + obs.cost
+        costs[j] = spent
+    return observations, costs
+
+
+def _curve_prefixes(problem: Problem, observations: list[Observation], grid: list[Any]) -> tuple[np.ndarray, list[float]]:
+    """The learning curve of one resumable run, stored once: the length of the curve at each
+    fidelity of ``grid`` and the curve at the last. Raises ``ValueError`` if a curve is not a
+    prefix of the last one (the problem then does not continue runs as it says)."""
+    last = observations[-1].curve_list() or []
+    lengths = np.zeros(len(grid), dtype=np.int32)
+    for j, obs in enumerate(observations):
+        curve = obs.curve_list() or []
+        if curve != last[: len(curve)] and not np.array_equal(curve, last[: len(curve)], equal_nan=True):
+            raise ValueError(f"record_table: {problem.name!r} is resumable but the curve at {grid[j]!r} is not a prefix of the curve at {grid[-1]!r}; its curves cannot be tabulated as one per configuration")
+        lengths[j] = len(curve)
+    return lengths, last
+
+
+def _mfbo_version() -> str:
+    try:
+        return version("mfbo")
+    except PackageNotFoundError:  # pragma: no cover - source tree not installed
+        return "unknown"
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to ``path`` (``.npz`` appended if missing) through a temporary file in
+    the same directory, renamed into place: a crash or a full disk never leaves a half-written
+    table under the final name (a table records hours of evaluations)."""
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -54,6 +54,25 @@ def test_a_non_resumable_synthetic_table_replays_values_costs_and_the_optimum(tm
         table.evaluate(table.configs()[0], 2)
 
 
+def test_a_write_that_fails_leaves_neither_a_table_nor_a_partial_file_and_an_old_table_intact(tmp_path, monkeypatch):
+    problem = problems.get("quadratic-ladder")
+    path = record_table(problem, tmp_path / "q", 4, [1, 5], seed=0)
+    before = path.read_bytes()
+
+    def disk_full(file, **arrays):
+        file.write(b"half a table")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        record_table(problem, tmp_path / "q", 6, [1, 5], seed=1)
+    assert path.read_bytes() == before  # the earlier table is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.npz"]  # no partial file left behind
+    with pytest.raises(OSError):
+        record_table(problem, tmp_path / "new", 2, [1, 5])
+    assert not (tmp_path / "new.npz").exists()
+
+
 def test_nearest_lookup_answers_any_configuration_and_exact_lookup_refuses_unknown_ones(mlp_table):
     nearest = TabularProblem(mlp_table.path)
     config = {**mlp_table.configs()[1], "dropout": 0.333}
