@@ -120,45 +120,9 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
         for ax, problem in zip(axes.flat, problems):
             sub = summary[summary["problem"] == problem]
             metric = sub["metric"].iloc[0]
-            centre_col = "median" if stat == "median" else "mean"
-            centre_all = sub[centre_col].to_numpy(dtype=float)
-            low_all, high_all = _band(sub, stat)
-            runs_low, runs_high = _two_runs(sub, stat)
-            shown = np.concatenate([centre_all, low_all, high_all])
-            positive = shown[np.isfinite(shown) & (shown > 0)]
-            floor = positive.min() / 2 if positive.size else 1e-12
-            if np.any(centre_all == 0):  # a solved problem: mark the level that stands for 0
-                ax.axhline(floor, color="0.5", linewidth=0.5, linestyle=(0, (1, 2)), zorder=0)
-                ax.text(0.02, floor, "0", transform=ax.get_yaxis_transform(), ha="left", va="bottom",
-                        fontsize=6.5, color="0.4")
-            for label in labels:
-                rows_ = sub[sub["label"] == label]
-                if rows_.empty:
-                    continue
-                mask = (sub["label"] == label).to_numpy()
-                x = rows_["frac"].to_numpy(dtype=float)
-                centre = np.maximum(_for_log(centre_all[mask]), floor)
-                low = np.maximum(np.where(np.isfinite(centre_all[mask]), low_all[mask], np.nan), floor)
-                high = np.maximum(_for_log(np.where(np.isfinite(centre_all[mask]), high_all[mask], np.nan)), floor)
-                style = styles[label]
-                (line,) = ax.plot(x, centre, drawstyle="steps-post", label=label, **style.line_kwargs())
-                if rows_["n"].max() >= 3:
-                    ax.fill_between(x, low, high, step="post", color=style.colour, alpha=0.15, linewidth=0)
-                else:  # one or two runs: their range, not a band
-                    for edge in (runs_low[mask], runs_high[mask]):
-                        ax.plot(x, np.maximum(_for_log(edge), floor), drawstyle="steps-post", color=style.colour,
-                                linewidth=0.5, alpha=0.7)
-                handles.setdefault(label, line)
-            if positive.size:
-                ax.set_yscale("log")
-                _readable_log_ticks(ax)
-            else:  # e.g. a simple regret with no target-fidelity evaluation in any run
-                ax.text(0.5, 0.5, "no finite value", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.4")
-                ax.set_yticks([])
+            _regret_panel(ax, sub, labels, styles, stat, handles)
             title = problem if metric == common or not labels_by_metric else f"{problem} ({labels_by_metric.get(metric, metric)})"
             ax.set_title(title, pad=2)
-            ax.set_xlim(0, 1)
-            ax.grid(True, which="major", axis="y")
         for ax in list(axes.flat)[len(problems):]:
             ax.set_visible(False)
         for ax in axes[-1]:
@@ -173,6 +137,50 @@ def plot_metric_vs_cost(summary, styles: Mapping[str, LineStyle], *, stat: str =
         _shared_legend(fig, [handles[lab] for lab in labels if lab in handles], [lab for lab in labels if lab in handles],
                        width, where="upper", title=f"{_seeds(summary['n'])} seeds{few}")
     return fig
+
+
+def _regret_panel(ax, sub, labels: list[str], styles: Mapping[str, LineStyle], stat: str, handles: dict) -> None:
+    """One problem's panel of :func:`plot_metric_vs_cost`: each label's centre line (steps at
+    the budget fractions) with its band (or, for one or two runs, their range), on a log scale
+    whose zeros are drawn at a marked floor (half the smallest positive value shown). Adds each
+    label's line to ``handles`` for the shared legend."""
+    centre_col = "median" if stat == "median" else "mean"
+    centre_all = sub[centre_col].to_numpy(dtype=float)
+    low_all, high_all = _band(sub, stat)
+    runs_low, runs_high = _two_runs(sub, stat)
+    shown = np.concatenate([centre_all, low_all, high_all])
+    positive = shown[np.isfinite(shown) & (shown > 0)]
+    floor = positive.min() / 2 if positive.size else 1e-12
+    if np.any(centre_all == 0):  # a solved problem: mark the level that stands for 0
+        ax.axhline(floor, color="0.5", linewidth=0.5, linestyle=(0, (1, 2)), zorder=0)
+        ax.text(0.02, floor, "0", transform=ax.get_yaxis_transform(), ha="left", va="bottom",
+                fontsize=6.5, color="0.4")
+    for label in labels:
+        rows_ = sub[sub["label"] == label]
+        if rows_.empty:
+            continue
+        mask = (sub["label"] == label).to_numpy()
+        x = rows_["frac"].to_numpy(dtype=float)
+        centre = np.maximum(_for_log(centre_all[mask]), floor)
+        low = np.maximum(np.where(np.isfinite(centre_all[mask]), low_all[mask], np.nan), floor)
+        high = np.maximum(_for_log(np.where(np.isfinite(centre_all[mask]), high_all[mask], np.nan)), floor)
+        style = styles[label]
+        (line,) = ax.plot(x, centre, drawstyle="steps-post", label=label, **style.line_kwargs())
+        if rows_["n"].max() >= 3:
+            ax.fill_between(x, low, high, step="post", color=style.colour, alpha=0.15, linewidth=0)
+        else:  # one or two runs: their range, not a band
+            for edge in (runs_low[mask], runs_high[mask]):
+                ax.plot(x, np.maximum(_for_log(edge), floor), drawstyle="steps-post", color=style.colour,
+                        linewidth=0.5, alpha=0.7)
+        handles.setdefault(label, line)
+    if positive.size:
+        ax.set_yscale("log")
+        _readable_log_ticks(ax)
+    else:  # e.g. a simple regret with no target-fidelity evaluation in any run
+        ax.text(0.5, 0.5, "no finite value", transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.4")
+        ax.set_yticks([])
+    ax.set_xlim(0, 1)
+    ax.grid(True, which="major", axis="y")
 
 
 def _band(sub, stat: str) -> tuple[np.ndarray, np.ndarray]:
