@@ -185,6 +185,19 @@ def _check_options(**options: int) -> None:
             raise ValueError(f"fit_model: option {name} must be an integer >= {low}, got {value!r}")
 
 
+def _success_message(data: str, attempt: int, max_attempts: int, jitter: float | None, iterations: int, evaluations: int,
+                     stop: str | None, loss: float, errors: list[str]) -> str:
+    """:attr:`FitReport.message` of a fit that succeeded in ``attempt`` (``errors``: the failed
+    attempts before it)."""
+    jit = f", Cholesky jitter {jitter:g}" if jitter else ""
+    cap = {"maxiter": " (maxiter reached)", "maxfun": " (evaluation cap reached)", "other": " (stopped)", None: ""}[stop]
+    message = (
+        f"fitted on {data} in attempt {attempt}/{max_attempts}{jit}, "
+        f"{iterations} L-BFGS-B iterations, {evaluations} loss evaluations{cap}; -mll/n = {loss:.4g}"
+    )
+    return message + (f" (failed: {'; '.join(errors)})" if errors else "")
+
+
 def fit_model(
     model,
     *,
@@ -279,14 +292,7 @@ def fit_model(
     where = f"{n_fit} of {n} points" if subset else f"{n} points"
     warm_note = f", warm start ({len(warm)} hyperparameters)" if warm else ""
     if ok:
-        jit = f", Cholesky jitter {jitter:g}" if jitter else ""
-        cap = {"maxiter": " (maxiter reached)", "maxfun": " (evaluation cap reached)", "other": " (stopped)", None: ""}[stop]
-        message = (
-            f"fitted on {where}{warm_note} in attempt {attempt}/{max_attempts}{jit}, "
-            f"{iterations} L-BFGS-B iterations, {evaluations} loss evaluations{cap}; -mll/n = {loss:.4g}"
-        )
-        if errors:
-            message += f" (failed: {'; '.join(errors)})"
+        message = _success_message(where + warm_note, attempt, max_attempts, jitter, iterations, evaluations, stop, loss, errors)
     else:
         message = (
             f"fit on {where}{warm_note} failed {attempt} times ({'; '.join(errors)}); "
