@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -73,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import replace_atomically
 from ..space import Categorical, Fidelity, Float, Int, Space
 from ..trial import Observation
 from . import register
@@ -280,23 +280,12 @@ def _mfbo_version() -> str:
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` to ``path`` (``.npz`` appended if missing) through a temporary file in
-    the same directory, renamed into place: a crash or a full disk never leaves a half-written
+    """Write ``arrays`` to ``path`` (``.npz`` appended if missing) with
+    :func:`~mfbo.files.replace_atomically`: a crash or a full disk never leaves a half-written
     table under the final name (a table records hours of evaluations)."""
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return replace_atomically(path, lambda f: np.savez_compressed(f, **arrays))
 
 
 # Replaying ---------------------------------------------------------------------------------------

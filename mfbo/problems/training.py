@@ -122,6 +122,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..files import replace_atomically
 from ..rng import torch_threads
 from ..space import Fidelity, Float, Int, Space
 from ..trial import Observation
@@ -526,15 +527,12 @@ class TrainingProblem(Problem):
     def _save_checkpoint(self, run: _Run, key: str) -> None:
         if self.cache_dir is None:
             return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        path = self._checkpoint_path(key)
-        tmp = path.with_suffix(".tmp")
-        torch.save({
+        checkpoint = {
             "format": _CHECKPOINT_FORMAT, "config": key, "network": run.network.state_dict(),
             "optimizer": run.optimizer.state_dict(), "history": run.history,
             "diverged": run.diverged, "diverged_time": run.diverged_time,
-        }, tmp)
-        tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint
+        }
+        replace_atomically(self._checkpoint_path(key), lambda f: torch.save(checkpoint, f))  # never half-written
 
     def _load_checkpoint(self, config: dict[str, Any], key: str) -> _Run | None:
         if self.cache_dir is None:

@@ -420,39 +420,40 @@ class MultiFidelityGPStrategy(Strategy):
         trend = cost_model == "learned-trend" or (cost_model == "auto" and self._continues)
         self._cost_trend = LogFidelityValue.from_fidelity(fidelity) if trend else None
         self._plan_levels(fidelity)
-        self._reset_run_state()
+        self._init_run_state()
 
-    def _check_options(self, fidelity: Fidelity, **options: Any) -> None:
+    def _check_options(
+        self, fidelity: Fidelity, *, kernel: str, noise: str, cost_model: str, q: int, init_fraction: float, min_init: int | None,
+        min_target_init: int, max_fit_points: int, refit_growth: float, design: str, continuation: bool, augment_curves: int,
+        recommendation: str, fidelity_levels: str, verify: bool, verify_cadence: str,
+    ) -> None:
         """One clear error for the first option of ``__init__`` out of its allowed values."""
-        o = options
-        self._check_choice("kernel", o["kernel"], KERNELS)
-        if o["kernel"] == "icm" and not fidelity.is_discrete:
+        self._check_choice("kernel", kernel, KERNELS)
+        if kernel == "icm" and not fidelity.is_discrete:
             raise ValueError(f"strategy {self.name!r}: kernel 'icm' needs a discrete fidelity, but {fidelity!r} is continuous")
-        self._check_choice("noise", o["noise"], NOISE_MODELS)
-        self._check_choice("cost_model", o["cost_model"], COST_MODELS)
-        if int(o["q"]) < 1:
-            raise ValueError(f"strategy {self.name!r}: option q must be an integer >= 1, got {o['q']!r}")
-        if not 0 < float(o["init_fraction"]) < 1:
-            raise ValueError(f"strategy {self.name!r}: option init_fraction must be in (0, 1), got {o['init_fraction']!r}")
-        if o["min_init"] is not None and int(o["min_init"]) < 2:
-            raise ValueError(f"strategy {self.name!r}: option min_init must be an integer >= 2, got {o['min_init']!r}")
-        if int(o["max_fit_points"]) < 10:
-            raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {o['max_fit_points']!r}")
-        if int(o["min_target_init"]) < 1:
-            raise ValueError(f"strategy {self.name!r}: option min_target_init must be an integer >= 1, got {o['min_target_init']!r}")
-        refit_growth = o["refit_growth"]
+        self._check_choice("noise", noise, NOISE_MODELS)
+        self._check_choice("cost_model", cost_model, COST_MODELS)
+        if int(q) < 1:
+            raise ValueError(f"strategy {self.name!r}: option q must be an integer >= 1, got {q!r}")
+        if not 0 < float(init_fraction) < 1:
+            raise ValueError(f"strategy {self.name!r}: option init_fraction must be in (0, 1), got {init_fraction!r}")
+        if min_init is not None and int(min_init) < 2:
+            raise ValueError(f"strategy {self.name!r}: option min_init must be an integer >= 2, got {min_init!r}")
+        if int(max_fit_points) < 10:
+            raise ValueError(f"strategy {self.name!r}: option max_fit_points must be an integer >= 10, got {max_fit_points!r}")
+        if int(min_target_init) < 1:
+            raise ValueError(f"strategy {self.name!r}: option min_target_init must be an integer >= 1, got {min_target_init!r}")
         if not (isinstance(refit_growth, (int, float)) and 0 <= refit_growth <= 10):
             raise ValueError(f"strategy {self.name!r}: option refit_growth must be a number in [0, 10], got {refit_growth!r}")
-        self._check_choice("design", o["design"], DESIGNS)
-        self._check_choice("recommendation", o["recommendation"], RECOMMENDATION_RULES)
-        self._check_choice("fidelity_levels", o["fidelity_levels"], FIDELITY_LEVELS)
-        for option in ("continuation", "verify"):
-            if not isinstance(o[option], bool):
-                raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {o[option]!r}")
-        self._check_choice("verify_cadence", o["verify_cadence"], VERIFY_CADENCES)
-        augment = o["augment_curves"]
-        if isinstance(augment, bool) or int(augment) != augment or augment < 0:
-            raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment!r}")
+        self._check_choice("design", design, DESIGNS)
+        self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
+        self._check_choice("fidelity_levels", fidelity_levels, FIDELITY_LEVELS)
+        for option, value in (("continuation", continuation), ("verify", verify)):
+            if not isinstance(value, bool):
+                raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
+        self._check_choice("verify_cadence", verify_cadence, VERIFY_CADENCES)
+        if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
+            raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
 
     def _plan_levels(self, fidelity: Fidelity) -> None:
         """The fidelity levels the acquisition chooses among (``_levels``, ``None``: continuous
@@ -477,7 +478,7 @@ class MultiFidelityGPStrategy(Strategy):
         else:  # a continuous fidelity, or many levels: design at s = 0, 1/4, ..., 1 (rounded to levels)
             self._design_levels = sorted({float(fidelity.normalize(fidelity.denormalize(s))) for s in DESIGN_LEVELS_CONTINUOUS})
 
-    def _reset_run_state(self) -> None:
+    def _init_run_state(self) -> None:
         """The state a run builds up: design, bracket, queue, verification, fitted models, caches."""
         self._fitted_at = 0
         self._design: list[tuple[dict[str, Any], Any]] | None = None

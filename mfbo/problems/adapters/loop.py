@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...files import replace_atomically
 from ...space import Fidelity, Space
 from ...trial import Observation
 from ..base import Problem
@@ -371,9 +372,7 @@ class LoopProblem(Problem):
         except Exception as err:
             return [f"checkpoint not saved: save raised {type(err).__name__}: {err}"]
         record = {"format": _SIDECAR_FORMAT, "config": key, "values": run.values, "costs": run.costs, "infos": run.infos}
-        tmp = meta.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(meta)  # atomic: a crash never leaves a half-written record
+        replace_atomically(meta, lambda f: f.write(json.dumps(record).encode()))  # never a half-written record
         return []
 
     def _load_checkpoint(self, key: str) -> tuple[_Run, str]:
