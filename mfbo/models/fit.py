@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,6 +199,31 @@ def _success_message(data: str, attempt: int, max_attempts: int, jitter: float |
     return message + (f" (failed: {'; '.join(errors)})" if errors else "")
 
 
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else ""
+
+
+def _best_of_starts(mll: ExactMarginalLogLikelihood, start: dict[str, Tensor], alternatives: Sequence[dict[str, Tensor]],
+                    loss: float, jitter: float | None, maxiter: int, errors: list[str]) -> tuple[float, int]:
+    """Fit from each alternative start (loaded over ``start``) and keep the lowest loss; ``loss``
+    is that of the hyperparameters the model holds now. Returns the kept loss and which start
+    won (0: the one already fitted, ``k``: alternative ``k``); failures are appended to ``errors``."""
+    model = mll.model
+    best, won = hyperparameters(model), 0
+    for k, alternative in enumerate(alternatives, start=1):
+        load_hyperparameters(model, start)
+        load_hyperparameters(model, alternative)
+        try:
+            candidate = _attempt(mll, jitter, maxiter)[0]
+        except Exception as err:  # noqa: BLE001 (a failed alternative keeps the fit already made)
+            errors.append(f"alternative start {k}: {type(err).__name__}: {_first_line(err)}")
+            continue
+        if candidate < loss:
+            best, won, loss = hyperparameters(model), k, candidate
+    load_hyperparameters(model, best)
+    return loss, won
+
+
 def fit_model(
     model,
     *,
@@ -208,6 +234,7 @@ def fit_model(
     maxiter: int = 200,
     warm_maxiter: int = 50,
     warm_maxfun: int = 60,
+    alternative_starts: Sequence[dict[str, Tensor]] = (),
 ) -> FitReport:
     """Fit ``model``'s hyperparameters in place; never raises for numerical trouble.
 
@@ -236,6 +263,11 @@ def fit_model(
             the refit step of ``mf-ei`` 10.2 s. Capping them bounds the step the way
             ``warm_maxiter`` bounds the iterations, and is as harmless: the next refit goes on
             from where this one stopped.
+        alternative_starts: partial hyperparameter states (parameter name -> raw value) for a
+            marginal likelihood known to have separate modes (e.g.
+            :func:`mfbo.models.noise.shared_residual_start`). After a successful fit, each is
+            loaded over the start and fitted too (``maxiter`` iterations, no retries), and the
+            lowest loss is kept; the report names the start that won.
 
     Returns:
         A :class:`FitReport`. The model is in eval mode.
@@ -279,7 +311,9 @@ def fit_model(
                 ok = True
                 break
             except Exception as err:  # noqa: BLE001 (any numerical failure must not end the run)
-                errors.append(f"attempt {attempt}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+                errors.append(f"attempt {attempt}: {type(err).__name__}: {_first_line(err)}")
+        if ok and alternative_starts:
+            loss, won = _best_of_starts(mll, start, alternative_starts, loss, jitter, maxiter, errors)
     finally:
         if subset:
             model.set_train_data(inputs=inputs, targets=targets, strict=False)
@@ -293,6 +327,8 @@ def fit_model(
     warm_note = f", warm start ({len(warm)} hyperparameters)" if warm else ""
     if ok:
         message = _success_message(where + warm_note, attempt, max_attempts, jitter, iterations, evaluations, stop, loss, errors)
+        if alternative_starts:
+            message += f"; best of {1 + len(alternative_starts)} starts: {'alternative ' + str(won) if won else 'the first'}"
     else:
         message = (
             f"fit on {where}{warm_note} failed {attempt} times ({'; '.join(errors)}); "

@@ -19,9 +19,11 @@ Model pieces, for every kernel:
   towards cheap fidelities, ``τ²(s) = τ²₁ + τ²_Δ (1 - s)²``
   (:class:`mfbo.models.noise.FidelityGaussianLikelihood`; cheap fidelities are noisier, and one
   shared noise level would make target evaluations look as noisy as the cheapest ones); or
-  ``"homoskedastic"``, BoTorch's ``SingleTaskGP`` default. Both keep BoTorch's target-noise
-  prior ``LogNormal(-4, 1)`` and floor ``1e-4`` (on the standardised scale), which keeps
-  ``K + noise I`` well conditioned with duplicated inputs.
+  ``"homoskedastic"``, BoTorch's ``SingleTaskGP`` default; or ``"correlated"``, the fidelity
+  noise with a part shared by the evaluations of one configuration (the points of one learning
+  curve), added to the covariance as :class:`mfbo.models.noise.SharedResidualKernel`. All
+  keep BoTorch's target-noise prior ``LogNormal(-4, 1)`` and floor ``1e-4`` (on the
+  standardised scale), which keeps ``K + noise I`` well conditioned with duplicated inputs.
 - **Mean**: a constant (``SingleTaskGP`` default).
 - **Initial hyperparameters** are deterministic (the priors' modes or BoTorch's defaults, and a
   fixed ICM start), and building a model takes nothing from the caller's RNG;
@@ -41,7 +43,7 @@ from botorch.models.utils.gpytorch_modules import get_gaussian_likelihood_with_l
 from torch import Tensor
 
 from .kernels import check_kernel, covar_module
-from .noise import NOISE_MODELS, FidelityGaussianLikelihood
+from .noise import NOISE_MODELS, FidelityGaussianLikelihood, SharedResidualKernel
 
 __all__ = ["build_mf_gp"]
 
@@ -84,8 +86,9 @@ def build_mf_gp(
             (increasing, ending at 1), ``None`` for a continuous one. Required by ``"icm"``,
             whose training fidelities must all be levels; ignored by the other kernels.
         icm_rank: rank of the ICM coregionalisation factor ``W`` (default ``min(L, 2)``).
-        noise: the likelihood, one of :data:`mfbo.models.noise.NOISE_MODELS`: ``"fidelity"``
-            (noise variance growing towards cheap fidelities) or ``"homoskedastic"``.
+        noise: the noise model, one of :data:`mfbo.models.noise.NOISE_MODELS`: ``"fidelity"``
+            (noise variance growing towards cheap fidelities), ``"correlated"`` (the same, part of
+            it shared by one configuration's evaluations) or ``"homoskedastic"``.
 
     Returns:
         A ``SingleTaskGP`` with ``Standardize(m=1)`` and the chosen covariance, in train mode
@@ -118,11 +121,13 @@ def build_mf_gp(
     # is overwritten by a deterministic initial value.
     with torch.random.fork_rng(devices=[]):
         covar = covar_module(kernel, dim, fidelities=fidelities, icm_rank=icm_rank)
+    if noise == "correlated":
+        covar = covar + SharedResidualKernel()
     model = SingleTaskGP(
         train_X,
         train_Y,
         covar_module=covar,
-        likelihood=FidelityGaussianLikelihood() if noise == "fidelity" else get_gaussian_likelihood_with_lognormal_prior(),
+        likelihood=get_gaussian_likelihood_with_lognormal_prior() if noise == "homoskedastic" else FidelityGaussianLikelihood(),
         outcome_transform=Standardize(m=1),
     )
     return model.to(torch.double)

@@ -113,7 +113,7 @@ def test_fast_and_generic_moments_agree_with_and_without_pending(ctx2d, noise):
     elif noise == "fidelity":
         model = SingleTaskGP(X, Y, likelihood=FidelityGaussianLikelihood(), outcome_transform=Standardize(1))
         model.load_state_dict(ctx2d.model.state_dict(), strict=False)
-        model.likelihood.noise_covar._set("raw_extra_noise", torch.tensor(0.5))
+        model.likelihood.noise_covar.extra_noise = 0.5
     else:
         model = ctx2d.model
     assert ExactGPMoments.supports(model)

@@ -208,7 +208,7 @@ def test_cholesky_pieces_match_the_posterior(pending, fidelity_noise):
         likelihood = FidelityGaussianLikelihood() if fidelity_noise else None
         model = fit(SingleTaskGP(X, Y, likelihood=likelihood, input_transform=Normalize(3), outcome_transform=Standardize(1)))
     if fidelity_noise:  # make the noise clearly fidelity-dependent
-        model.likelihood.noise_covar._set("raw_extra_noise", torch.tensor(0.5))
+        model.likelihood.noise_covar.extra_noise = 0.5
     assert _CholeskyPieces.supports(model)
     X_pending = torch.rand(3, 3, dtype=DTYPE, generator=gen) if pending else None
     A = torch.cat([torch.rand(20, 2, dtype=DTYPE, generator=gen), torch.ones(20, 1, dtype=DTYPE)], -1)

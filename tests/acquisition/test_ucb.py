@@ -172,8 +172,8 @@ def test_tau_is_discounted_by_the_noise_at_each_fidelity(correlated_ctx):
     assert quiet.chosen < 1.0  # the cheap fidelity is used while it is noise-free
     model = SingleTaskGP(ctx.train_X, ctx.train_Y, likelihood=FidelityGaussianLikelihood(), outcome_transform=Standardize(1))
     model.load_state_dict(ctx.model.state_dict(), strict=False)
-    model.likelihood.noise_covar._set("raw_noise", torch.tensor(1e-4))
-    model.likelihood.noise_covar._set("raw_extra_noise", torch.tensor(100.0))
+    model.likelihood.noise_covar.noise = 1e-4
+    model.likelihood.noise_covar.extra_noise = 100.0
     noisy_ctx = AcquisitionContext(**{**ctx.__dict__, "model": model})
     moments = acq.moments(noisy_ctx)
     noisy = acq.fidelity_rule(moments, noisy_ctx, x, beta)

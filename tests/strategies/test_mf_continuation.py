@@ -12,9 +12,11 @@ from mfbo import Fidelity, Float, Space
 from mfbo.acquisition.base import AcquisitionContext
 from mfbo.acquisition.optimize import optimize_joint
 from mfbo.models import ContinuationCost, KnownCost
+from mfbo.models.noise import SharedResidualKernel
 from mfbo.problems.base import Problem
 from mfbo.strategies import make
 from mfbo.strategies.mf_design import _bracket_cost, bracket_design
+from mfbo.strategies import mf_gp
 from mfbo.strategies.mf_gp import geometric_ladder, ladder_design
 from mfbo.trial import Observation
 
@@ -177,6 +179,27 @@ def test_the_gp_gets_the_curve_values_at_the_rungs_below_each_run(curve_run):
         assert -float(y) == pytest.approx(problem._curve(config, epoch)[-1])
     evaluated = {(strategy._key(t.config), t.fidelity) for t, _ in strategy.successes()}
     assert all((strategy._key(strategy._decode(r)[0]), strategy._decode(r)[1]) not in evaluated for r in X)  # no duplicates
+
+
+def test_correlated_noise_fits_each_configurations_shared_residual_from_both_starts(monkeypatch):
+    """``noise="correlated"``: the GP links the curve points and evaluations of one configuration
+    (:class:`SharedResidualKernel`), and every refit also tries the shared-residual start."""
+    starts = []
+
+    def spy(model, **options):
+        starts.append(options.get("alternative_starts", ()))
+        return fit(model, **options)
+
+    fit = mf_gp.fit_model
+    monkeypatch.setattr(mf_gp, "fit_model", spy)
+    problem = CurveProblem()
+    strategy = make("mf-ucb", problem, seed=0, noise="correlated")
+    mfbo.minimize(problem, strategy, budget=4 * EPOCHS, seed=0)
+    model, X, _, _ = strategy._surrogate()
+    assert isinstance(model.covar_module.kernels[-1], SharedResidualKernel) and strategy.options()["noise"] == "correlated"
+    assert starts and all(len(s) == 1 and any(name.endswith("raw_shared_noise") for name in s[0]) for s in starts)
+    configs = [strategy._key(strategy._decode(row)[0]) for row in X]
+    assert len(set(configs)) < len(configs)  # curve points and rungs share configurations: the term has work to do
 
 
 def test_no_continuation_when_it_is_switched_off_or_the_problem_cannot_resume():
