@@ -63,6 +63,11 @@ class AcquisitionContext:
         max_cost: what the run's budget has left (:meth:`mfbo.strategies.Strategy.budget_left`),
             or ``None``: a joint ``(x, s)`` search never proposes a point whose ``cost``
             exceeds it while it scored one that does not (:func:`~mfbo.acquisition.optimize.optimize_joint`).
+        cost_overhead: a fixed cost, in the problem's units, that every evaluation carries
+            besides ``cost`` where an acquisition weighs value against cost (:meth:`effort`):
+            BoTorch's ``AffineFidelityCostModel(fixed_cost=...)``. It keeps an acquisition that
+            divides by the cost from valuing near-free evaluations without bound. It is not
+            charged, and the budget cap ``max_cost`` compares ``cost`` alone.
     """
 
     model: Model
@@ -77,6 +82,13 @@ class AcquisitionContext:
     options: dict[str, Any] | None = None
     candidates: Tensor | None = None
     max_cost: float | None = None
+    cost_overhead: float = 0.0
+
+    def effort(self, X: Tensor) -> Tensor:
+        """``cost(X) + cost_overhead``, shape ``X.shape[:-1]``: what an acquisition divides its
+        value by (or weighs it against)."""
+        cost = self.cost(X)
+        return cost + self.cost_overhead if self.cost_overhead else cost
 
     @property
     def target_s(self) -> float:

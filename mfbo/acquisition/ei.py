@@ -207,7 +207,7 @@ class MultiFidelityEI(Acquisition):
         """``(log AEI given the pending points, x** (1, d + 1))`` for this context."""
         moments = gp_moments(ctx.model, ctx.X_pending, ctx.train_X, name=self.name)
         best_f, incumbent = effective_best(moments, ctx.train_X, self.c)
-        return LogAugmentedEI(moments, ctx.cost, best_f), incumbent
+        return LogAugmentedEI(moments, ctx.effort, best_f), incumbent
 
     def _propose_one(self, ctx: AcquisitionContext) -> Tensor:
         acqf, incumbent = self.objective(ctx)

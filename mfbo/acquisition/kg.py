@@ -385,7 +385,7 @@ class KGObjective:
         return expected_max_gain(a, b) * self.pieces.scale
 
     def __call__(self, X: Tensor) -> Tensor:
-        return self.kg(X) / self.ctx.cost(X).reshape(-1)
+        return self.kg(X) / self.ctx.effort(X).reshape(-1)
 
 
 class MultiFidelityKG(Acquisition):

@@ -454,7 +454,7 @@ class MESObjective:
         return (gain * weights).sum(-1).mean(-1)
 
     def __call__(self, X: Tensor) -> Tensor:
-        return self.information_gain(X) / self.ctx.cost(X).reshape(-1)
+        return self.information_gain(X) / self.ctx.effort(X).reshape(-1)
 
 
 class GIBBONObjective:
@@ -492,7 +492,7 @@ class GIBBONObjective:
         return quality, repulsion
 
     def __call__(self, X: Tensor) -> Tensor:
-        return (self.gain_so_far + self.gain(X)) / (self.cost_so_far + self.ctx.cost(X).reshape(-1))
+        return (self.gain_so_far + self.gain(X)) / (self.cost_so_far + self.ctx.effort(X).reshape(-1))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -615,6 +615,6 @@ class MultiFidelityGIBBON(_MaxValueAcquisition):
             candidate = self._optimize(objective, ctx, starts)
             with torch.no_grad():
                 gain += float(objective.gain(candidate.unsqueeze(0)))
-                cost += float(ctx.cost(candidate.unsqueeze(0)).sum())
+                cost += float(ctx.effort(candidate.unsqueeze(0)).sum())
             chosen = torch.cat([chosen, candidate])
         return chosen

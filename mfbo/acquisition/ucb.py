@@ -401,7 +401,7 @@ class MultiFidelityUCB(Acquisition):
 
             def cooled(X: Tensor) -> Tensor:  # optimistic improvement per unit cost^alpha
                 gain = (ucb(X) - incumbent).clamp_min(0.0)
-                return gain / ctx.cost(X).reshape(gain.shape).clamp_min(1e-12) ** alpha
+                return gain / ctx.effort(X).reshape(gain.shape).clamp_min(1e-12) ** alpha
 
             x, value = optimize_joint(cooled, ctx, **search)
             if float(value) > 0.0:
@@ -451,8 +451,8 @@ class MultiFidelityUCB(Acquisition):
             _, cov = moments.joint(points.unsqueeze(-2))
             var = cov[..., 0, 0].clamp_min(MIN_VAR)
             tau = tau * (var / (var + moments.noise(points.unsqueeze(-2))[..., 0])).sqrt()
-            cost = ctx.cost(points.unsqueeze(-2)).reshape(-1)
-            target_cost = ctx.cost(target.unsqueeze(-2)).reshape(())
+            cost = ctx.effort(points.unsqueeze(-2)).reshape(-1)
+            target_cost = ctx.effort(target.unsqueeze(-2)).reshape(())
         q = self.cost_exponent if self.cost_exponent is not None else 1.0 / (1 + d + 2)
         gamma = self.threshold * scale * xi * (cost / target_cost) ** q
         eligible = (cost < target_cost * self.max_cost_ratio) & (tau > gamma) & (xi >= xi.max() / math.sqrt(beta))
