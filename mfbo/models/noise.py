@@ -127,6 +127,26 @@ def _register_small_variance(module: torch.nn.Module, name: str) -> None:
     module.register_prior(f"{name}_prior", LogNormalPrior(-4.0, 2.0), lambda m: getattr(m, name), lambda m, v: _set_constrained(m, name, v))
 
 
+class _Constrained:
+    """A constrained hyperparameter read and set by value: ``module.<name>`` is ``raw_<name>``
+    through its constraint, and assigning to it stores the raw value (as GPyTorch's
+    ``GaussianLikelihood.noise``)."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, module: torch.nn.Module | None, owner: type | None = None) -> Any:
+        if module is None:
+            return self
+        return getattr(module, f"raw_{self.name}_constraint").transform(getattr(module, f"raw_{self.name}"))
+
+    def __set__(self, module: torch.nn.Module, value: Tensor | float) -> None:
+        _set_constrained(module, self.name, value)
+
+
 class FidelityNoise(Noise):
     """``τ²(s) = τ²₁ + τ²_Δ (1 - s)²`` on the last input column (module docstring)."""
 
@@ -144,23 +164,8 @@ class FidelityNoise(Noise):
         self.noise = math.exp(-5.0)
         self.extra_noise = 0.1
 
-    @property
-    def noise(self) -> Tensor:
-        """``τ²₁``, the noise variance at the target ``s = 1``, shape ``(1,)``."""
-        return self.raw_noise_constraint.transform(self.raw_noise)
-
-    @property
-    def extra_noise(self) -> Tensor:
-        """``τ²_Δ``, the extra noise variance at ``s = 0``, shape ``(1,)``."""
-        return self.raw_extra_noise_constraint.transform(self.raw_extra_noise)
-
-    @noise.setter
-    def noise(self, value: Tensor | float) -> None:
-        _set_constrained(self, "noise", value)
-
-    @extra_noise.setter
-    def extra_noise(self, value: Tensor | float) -> None:
-        _set_constrained(self, "extra_noise", value)
+    noise = _Constrained("``τ²₁``, the noise variance at the target ``s = 1``, shape ``(1,)``.")
+    extra_noise = _Constrained("``τ²_Δ``, the extra noise variance at ``s = 0``, shape ``(1,)``.")
 
     def variance(self, X: Tensor) -> Tensor:
         """``τ²(s)`` of shape ``X.shape[:-1]`` for inputs ``X (..., d + 1)``, fidelity last."""
@@ -227,24 +232,9 @@ class SharedResidualKernel(Kernel):
             _set_constrained(self, name, 0.5)
         self.shared_noise = 0.05
 
-    @property
-    def shared_noise(self) -> Tensor:
-        """``τ²_r``, the shared variance at ``s = 0``, shape ``(1,)``."""
-        return self.raw_shared_noise_constraint.transform(self.raw_shared_noise)
-
-    @shared_noise.setter
-    def shared_noise(self, value: Tensor | float) -> None:
-        _set_constrained(self, "shared_noise", value)
-
-    @property
-    def decay_scale(self) -> Tensor:
-        """``β``, shape ``(1,)``."""
-        return self.raw_decay_scale_constraint.transform(self.raw_decay_scale)
-
-    @property
-    def decay_power(self) -> Tensor:
-        """``α``, shape ``(1,)``."""
-        return self.raw_decay_power_constraint.transform(self.raw_decay_power)
+    shared_noise = _Constrained("``τ²_r``, the shared variance at ``s = 0``, shape ``(1,)``.")
+    decay_scale = _Constrained("``β``, shape ``(1,)``.")
+    decay_power = _Constrained("``α``, shape ``(1,)``.")
 
     def decay(self, s1: Tensor, s2: Tensor) -> Tensor:
         """``(β / (s + s' + β))^α`` for broadcastable fidelities ``s1``, ``s2``."""
