@@ -335,12 +335,12 @@ class MultiFidelityGPStrategy(Strategy):
             small network costs 1/300 of an average target evaluation, ``mf-mes`` ran into
             the benchmark's 1,000-trial cap with 17 % of its budget spent at the target.
             Measured, not adopted: ``mf-mes`` with ``cost_overhead=0.1`` on the development
-            set's LCBench tasks (seeds 0-1) and ``digits-mlp-table`` (seed 0), 13 blocks paired
-            with the default, was better at 25 / 50 / 100 % of the budget in 5 / 5 / 7 blocks and
-            worse in 7 / 8 / 5, ranked 3.38 / 3.38 / 3.15 against the four opponents of
-            ``experiments/bench_real.py`` (the default 3.14 / 3.00 / 3.28 on its 18 blocks), and
-            made fewer trials (median 173 against 244; 436 instead of 1,000 on digits, 693 with
-            0.02). What ``mf-mes`` spends on LCBench's epoch 1 is not only a near-free cost: on
+            set's LCBench tasks (seeds 0-1, and seed 2 of two tasks) and ``digits-mlp-table``
+            (seed 0), 15 blocks paired with the default, was better at 25 / 50 / 100 % of the
+            budget in 7 / 7 / 8 blocks and worse in 7 / 8 / 6, ranked 3.13 / 3.40 / 3.20 against
+            the four opponents of ``experiments/bench_real.py`` (the default 3.14 / 3.00 / 3.28
+            on its 18 blocks), and made fewer trials (median 173 against 257; 436 instead of
+            1,000 on digits, 693 with 0.02). What ``mf-mes`` spends on LCBench's epoch 1 is not only a near-free cost: on
             lcbench/146212 it still made 342 of its 559 evaluations there with the overhead.
         fidelity_scale: how the fidelity is normalised to ``s``, one of
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
