@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from contextlib import nullcontext
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np

@@ -142,8 +142,9 @@ Continuation and learning curves: choices and deviations
   target (:mod:`mfbo.models.noise`; every refit then also tries a second start, about twice the
   fitting time). It is not the default: on the development set's learning-curve problems
   (``mf-ucb``, 35 blocks) it ranked 2.56 / 2.24 at 50 / 100 % of the budget against the four
-  opponents, independent noise 2.49 / 2.23 (:mod:`mfbo.models.noise`). BOIL (Nguyen et al. 2020) chooses its augmentation points by the GP's
-  conditioning; here they are the ladder's rungs, a fixed rule that needs no extra fit.
+  opponents, independent noise 2.49 / 2.23 (:mod:`mfbo.models.noise`). BOIL (Nguyen et al.
+  2020) chooses its augmentation points by the GP's conditioning; here they are the ladder's
+  rungs, a fixed rule that needs no extra fit.
 """
 
 from __future__ import annotations
@@ -327,7 +328,8 @@ class MultiFidelityGPStrategy(Strategy):
             unchanged (0.21, identical runs). The rest of the suite and the other strategies
             are not measured yet, so the default stays.
         cost_overhead: a fixed cost per evaluation that the acquisition adds to each
-            candidate's cost where it weighs value against cost (BoTorch's
+            candidate's cost where it weighs value against cost (KG, MES, GIBBON and EI divide
+            by it; BOCA's threshold and cost cooling compare it; BoTorch's
             ``AffineFidelityCostModel(fixed_cost=...)``; ``AcquisitionContext.effort``), as a
             fraction in ``[0, 1]`` of the mean target cost of the evaluated configurations by
             the cost model. Not charged. Without it (default 0) a value per unit cost grows
@@ -340,8 +342,9 @@ class MultiFidelityGPStrategy(Strategy):
             budget in 7 / 7 / 8 blocks and worse in 7 / 8 / 6, ranked 3.13 / 3.40 / 3.20 against
             the four opponents of ``experiments/bench_real.py`` (the default 3.14 / 3.00 / 3.28
             on its 18 blocks), and made fewer trials (median 173 against 257; 436 instead of
-            1,000 on digits, 693 with 0.02). What ``mf-mes`` spends on LCBench's epoch 1 is not only a near-free cost: on
-            lcbench/146212 it still made 342 of its 559 evaluations there with the overhead.
+            1,000 on digits, 693 with 0.02). What ``mf-mes`` spends on LCBench's epoch 1 is not
+            only a near-free cost: on lcbench/146212 it still made 342 of its 559 evaluations
+            there with the overhead.
         fidelity_scale: how the fidelity is normalised to ``s``, one of
             :data:`FIDELITY_SCALES`: as the problem declares it (``"problem"``, default),
             ``"linear"`` or ``"log"`` in the fidelity value (needs a positive lower bound);
