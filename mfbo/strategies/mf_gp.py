@@ -139,9 +139,9 @@ Continuation and learning curves: choices and deviations
   ``noise="correlated"`` models what the points of one configuration share (one run's
   initialisation and data order, one configuration's misfit of the smooth model): a residual
   term linking every evaluation and curve point of the same configuration, fading towards the
-  target (:mod:`mfbo.models.noise`; every refit then also tries a second start, about twice the
-  fitting time). It is not the default: on the development set's learning-curve problems
-  (``mf-ucb``, 35 blocks) it ranked 2.56 / 2.24 at 50 / 100 % of the budget against the four
+  target (:mod:`mfbo.models.noise`; every refit then also fits from a second start, up to
+  ``maxiter`` iterations, since that start is not warm). It is not the default: on the
+  development set's learning-curve problems (``mf-ucb``, 35 blocks) it ranked 2.56 / 2.24 at 50 / 100 % of the budget against the four
   opponents, independent noise 2.49 / 2.23 (:mod:`mfbo.models.noise`). BOIL (Nguyen et al.
   2020) chooses its augmentation points by the GP's conditioning; here they are the ladder's
   rungs, a fixed rule that needs no extra fit.

@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
-from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskMultiFidelityGP
 from botorch.models.transforms import Standardize
-from gpytorch.mlls import ExactMarginalLogLikelihood
 
 import mfbo
 from mfbo.acquisition.base import AcquisitionContext
@@ -35,7 +31,7 @@ def near_free(X: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def biased_data():
+def biased_data(fitted):
     """20 points at random fidelities; the low fidelities carry a strong bias."""
     g = torch.Generator().manual_seed(0)
     x = torch.rand(20, D, generator=g, dtype=DT)
@@ -43,11 +39,7 @@ def biased_data():
     target = torch.sin(3 * x[:, 0]) + torch.cos(4 * x[:, 1]) - (x**2).sum(-1)
     Y = (target + 0.8 * (1 - s[:, 0]) * torch.sin(5 * x[:, 0])).unsqueeze(-1)
     X = torch.cat([x, s], -1)
-    model = SingleTaskMultiFidelityGP(X, Y, data_fidelities=[D], outcome_transform=Standardize(1))
-    with torch.random.fork_rng(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.manual_seed(0)
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    model = fitted(SingleTaskMultiFidelityGP(X, Y, data_fidelities=[D], outcome_transform=Standardize(1)))  # conftest.py
     return model.eval(), X, Y
 
 
