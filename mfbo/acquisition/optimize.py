@@ -7,9 +7,10 @@
   one batched call; the ``num_restarts`` best start L-BFGS-B over all ``d + 1`` columns, all
   restarts in one batched objective (the sum over restarts, whose gradient separates).
 - **Discrete fidelity**: every raw configuration is scored at *every* level in one batched call
-  (``raw_samples * L`` points) rather than one optimisation per level as BoTorch's
-  ``optimize_acqf_mixed`` does; each restart then keeps its own level fixed while L-BFGS-B moves
-  ``x``. The cost is one optimisation instead of ``L``.
+  (``raw_samples * L`` points, a configuration's ``L`` rows consecutive and in one chunk, which
+  an acquisition may exploit: :func:`mfbo.acquisition.mes.joint_moments`) rather than one
+  optimisation per level as BoTorch's ``optimize_acqf_mixed`` does; each restart then keeps its
+  own level fixed while L-BFGS-B moves ``x``. The cost is one optimisation instead of ``L``.
 
 Both paths finish with ``ctx.project`` on the configuration columns and re-score the projected
 candidates, so the returned point is a valid configuration and its value is honest. The
@@ -137,7 +138,8 @@ def optimize_joint(
             extra = torch.cat([extra[:, :d].repeat_interleave(len(levels), 0), levels.repeat(extra.shape[0]).unsqueeze(-1)], -1)
         raw = torch.cat([raw, extra])
     raw = raw.unsqueeze(1)  # (n, 1, d + 1)
-    values = torch.nan_to_num(score_in_chunks(acqf, raw), nan=-torch.inf)
+    per_config = 1 if levels is None else len(levels)  # chunks keep a configuration's levels together
+    values = torch.nan_to_num(score_in_chunks(acqf, raw, chunk=per_config * (2048 // per_config)), nan=-torch.inf)
     if respect_budget:
         values = within_budget(values, raw, ctx)
     starts = raw[torch.topk(values, min(num_restarts, len(values))).indices]

@@ -21,6 +21,7 @@ from mfbo.acquisition.mes import (
     candidate_set,
     gibbon_information_gain,
     joint_moments,
+    rows_per_configuration,
     mes_information_gain,
     sample_max_values,
 )
@@ -220,6 +221,27 @@ def test_large_batches_are_scored_in_blocks_consistently(mf_data, cls, size):
     Xq = torch.rand(size, 1, D + 1, dtype=DT, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         torch.testing.assert_close(objective(Xq)[:7], objective(Xq[:7]))
+
+
+@pytest.mark.parametrize("with_pending", [False, True])
+def test_configurations_scored_at_every_level_share_one_batch_with_the_same_moments(mf_data, with_pending):
+    """optimize_joint's raw layout (each configuration at every level, consecutively) is scored
+    with one posterior batch per configuration; moments and values equal the row-by-row ones."""
+    model, X, Y = mf_data
+    ctx = make_ctx(model, X, Y, pending=X[:2] if with_pending else None)
+    x = torch.rand(5, D, dtype=DT, generator=torch.Generator().manual_seed(9))
+    grid = torch.cat([x.repeat_interleave(len(LEVELS), 0), LEVELS.repeat(5).unsqueeze(-1)], -1).unsqueeze(1)  # (15, 1, D + 1)
+    assert rows_per_configuration(grid, D) == len(LEVELS)
+    assert rows_per_configuration(grid[1:], D) == 1 and rows_per_configuration(grid[:1], D) == 1
+    S = X[:2] if with_pending else None
+    with torch.no_grad():
+        shared = joint_moments(ctx, grid, S, var_floor=0.0)
+        alone = [joint_moments(ctx, row.unsqueeze(0), S, var_floor=0.0) for row in grid]
+        for field in ("mean_M", "var_M", "var_y", "cov_yM", "explained_M", "explained_y", "explained_yM"):
+            torch.testing.assert_close(getattr(shared, field), torch.cat([getattr(m, field) for m in alone]), rtol=1e-6, atol=1e-10)
+        for cls in CLASSES:
+            objective = cls(**FAST).objective(ctx)
+            torch.testing.assert_close(objective(grid), torch.cat([objective(row.unsqueeze(0)) for row in grid]), rtol=1e-6, atol=1e-12)
 
 
 def test_gibbon_quality_is_below_mes_on_the_same_samples(mf_data):
