@@ -392,7 +392,7 @@ def joint_moments(ctx: AcquisitionContext, X: Tensor, S: Tensor | None, var_floo
     ``k`` is :func:`rows_per_configuration`: where ``X`` scores each configuration at ``k``
     fidelities, their ``k`` observations share one batch with ``f_M`` (``u = b / k`` batches of
     ``k + 2 + m`` inputs instead of ``b`` batches of ``3 + m``; on LCBench's 7-D space with 400
-    training points and 5 levels that made scoring 2,560 raw points about 6 times faster), and
+    training points and 5 levels, scoring 2,560 raw points took 0.25 s instead of 1.2 s), and
     the moments are the same. With ``C`` the noisy covariance of one batch, ``L`` the Cholesky
     factor of ``C_SS`` and ``V = L^{-1} C_{S,(y_1..y_k, f_M)}``
     (:func:`~mfbo.acquisition.posterior.conditioning_factor`): ``explained_y = |V_y|²``,
