@@ -39,9 +39,17 @@ class Problem:
         optimum: the minimum of the target-fidelity objective, if known.
         resumable: whether an evaluation can continue from a lower fidelity and be charged only
             the increment (class attribute; see above).
+        noiseless_target: whether an evaluation at the target fidelity returns exactly the
+            value a recommendation is scored by (:meth:`target_value`, or the objective itself
+            where that is unknown): no observation noise at the target, so the best value
+            observed there is the best configuration evaluated there. Strategies' default
+            recommendation rule then names that configuration
+            (:func:`mfbo.strategies.base.recommendation_rule`). ``False`` unless the problem
+            declares it (class attribute; a noisy objective must keep it ``False``).
     """
 
     resumable: bool = False
+    noiseless_target: bool = False
 
     def __init__(self, name: str, space: Space, fidelity: Fidelity | None = None, optimum: float | None = None):
         if not isinstance(space, Space):
@@ -160,9 +168,12 @@ class Problem:
         optimum: float | None = None,
         name: str | None = None,
         target_value: Callable[[dict[str, Any]], float] | None = None,
+        noiseless_target: bool = False,
     ) -> FunctionProblem:
         """Wrap a user function as a problem. See :class:`FunctionProblem`."""
-        return FunctionProblem(fn, space, fidelity, cost=cost, optimum=optimum, name=name, target_value=target_value)
+        return FunctionProblem(
+            fn, space, fidelity, cost=cost, optimum=optimum, name=name, target_value=target_value, noiseless_target=noiseless_target,
+        )
 
 
 def _callable_name(fn: Callable[..., Any]) -> str:
@@ -191,6 +202,8 @@ class FunctionProblem(Problem):
     - an :class:`~mfbo.trial.Observation`.
 
     ``target_value(config)``, if given, is the noiseless target-fidelity value used for exact regret.
+    ``noiseless_target=True`` declares that ``fn`` at the target fidelity returns that value
+    exactly (:attr:`Problem.noiseless_target`).
     """
 
     def __init__(
@@ -202,6 +215,7 @@ class FunctionProblem(Problem):
         optimum: float | None = None,
         name: str | None = None,
         target_value: Callable[[dict[str, Any]], float] | None = None,
+        noiseless_target: bool = False,
     ) -> None:
         if not callable(fn):
             raise ValueError(f"from_function: fn must be callable, got {type(fn).__name__}")
@@ -211,6 +225,9 @@ class FunctionProblem(Problem):
         self._fn = fn
         self._cost_fn = cost
         self._target_value_fn = target_value
+        if not isinstance(noiseless_target, bool):
+            raise ValueError(f"from_function: noiseless_target must be True or False, got {noiseless_target!r}")
+        self.noiseless_target = bool(noiseless_target)
 
     def _call(self, config: dict[str, Any], fidelity: float | None) -> Any:
         return self._fn(config) if self.fidelity is None else self._fn(config, fidelity)

@@ -181,6 +181,13 @@ class SyntheticProblem(Problem):
         """A bound of the observation noise at normalised fidelities ``s`` (none by default)."""
         return np.zeros_like(s)
 
+    @property
+    def noiseless_target(self) -> bool:
+        """Whether :meth:`_noise_bound` is 0 at the target: every function of the suite, the noisy
+        mf-prior-bench forms included (their noise vanishes at ``z = 1``). A subclass that adds
+        target noise declares it through its :meth:`_noise_bound`."""
+        return float(self._noise_bound(np.ones(1))[0]) == 0.0
+
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["optimizer"] = self.optimizer

@@ -306,6 +306,8 @@ class TabularProblem(Problem):
             recorded cumulative costs.
     """
 
+    noiseless_target = True  # an evaluation returns the recorded value, which target_value scores
+
     def __init__(self, path: str | Path, *, lookup: str = "nearest", name: str | None = None) -> None:
         if lookup not in LOOKUPS:
             raise ValueError(f"TabularProblem: lookup must be one of {list(LOOKUPS)}, got {lookup!r}")

@@ -347,6 +347,7 @@ class TrainingProblem(Problem):
     """
 
     resumable = True
+    noiseless_target = True  # training is a deterministic function of (seed, config): module docstring
     dataset: ClassVar[str]
     default_max_epochs: ClassVar[int]
     cost_coefficients: ClassVar[tuple[float, float, float, float, float]]
@@ -647,6 +648,7 @@ class DigitsSVM(Problem):
     The SVC is deterministic, so the problem has no seed.
     """
 
+    noiseless_target = True  # the SVC is deterministic
     min_fraction = 1.0 / 64
     cost_coefficients = (0.002493, 5.322e-05, 2.921e-08)  # calibrate_cost_model("digits-svm"), see the module docstring
 

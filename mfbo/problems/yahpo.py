@@ -408,6 +408,8 @@ class YahpoProblem(Problem):
         reference_config: the configuration that attains ``optimum`` (``None`` if none stored).
     """
 
+    noiseless_target = True  # repl is fixed: the surrogate is a deterministic function (module docstring)
+
     def __init__(self, scenario: str, instance: str | int, *, data_dir: str | os.PathLike | None = None) -> None:
         spec = _scenario(scenario)
         if spec.learning_curve and not isinstance(self, LCBenchProblem):

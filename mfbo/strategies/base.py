@@ -23,7 +23,7 @@ from ..problems.base import Problem
 from ..space import Fidelity, Space
 from ..trial import Observation, Trial
 
-__all__ = ["Strategy", "Continuation", "BestAtHighestFidelity"]
+__all__ = ["Strategy", "Continuation", "BestAtHighestFidelity", "recommendation_rule"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,23 @@ class BestAtHighestFidelity:
         key = (-fidelity, float(observation.value), trial.id)
         if self._key is None or key < self._key:
             self._key, self.config = key, dict(trial.config)
+
+
+def recommendation_rule(rule: str, problem: Problem | None) -> str:
+    """The rule a model-based strategy's ``recommendation="auto"`` stands for; any other rule is
+    returned as it is.
+
+    ``"observed"`` (the best value observed at the target: :class:`BestAtHighestFidelity`) where
+    the problem declares :attr:`~mfbo.problems.base.Problem.noiseless_target`: there a
+    configuration's observed target value is the value its recommendation scores, so no rule
+    that names a configuration evaluated at the target can do better, at any point of a run.
+    Elsewhere (a noisy objective, or a strategy that does not see its problem) ``"evaluated"``,
+    the best posterior mean at the target among those configurations, which one lucky noisy
+    observation cannot fool. DEHB, SMAC, Optuna and the bandits recommend the best observed value.
+    """
+    if rule != "auto":
+        return rule
+    return "observed" if getattr(problem, "noiseless_target", False) else "evaluated"
 
 
 def keyword_options(init: Callable[..., Any]) -> dict[str, inspect.Parameter]:

@@ -36,9 +36,11 @@ from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from ..rng import draw_seed, torch_seed_scope
-from .base import Strategy
+from .base import Strategy, recommendation_rule
 
 DTYPE = torch.double
+#: ``gp-ei``'s recommendation rules (:class:`GPEI`).
+RECOMMENDATION_RULES = ("auto", "observed", "evaluated")
 
 
 class GPEI(Strategy):
@@ -50,6 +52,12 @@ class GPEI(Strategy):
         num_restarts: L-BFGS-B restarts of the acquisition optimiser.
         raw_samples: random points scored to pick the restarts.
         mc_samples: QMC samples of qLogEI.
+        recommendation: one of :data:`RECOMMENDATION_RULES`: ``"observed"`` (the best observed
+            value), ``"evaluated"`` (the best posterior mean among the evaluated
+            configurations) or ``"auto"`` (default; ``"observed"`` on a problem that declares
+            :attr:`~mfbo.problems.base.Problem.noiseless_target`, else ``"evaluated"``: the
+            rules and the default of the ``mf-*`` strategies, :mod:`mfbo.strategies.mf_gp`
+            step 5). The other rule is logged beside it (:meth:`other_recommendations`).
     """
 
     name = "gp-ei"
@@ -65,8 +73,12 @@ class GPEI(Strategy):
         num_restarts: int = 10,
         raw_samples: int = 512,
         mc_samples: int = 128,
+        recommendation: str = "auto",
     ) -> None:
         super().__init__(space, fidelity, seed=seed, problem=problem)
+        if recommendation not in RECOMMENDATION_RULES:
+            raise ValueError(f"strategy 'gp-ei': option recommendation must be one of {', '.join(map(repr, RECOMMENDATION_RULES))}, got {recommendation!r}")
+        self.recommendation, self.recommendation_rule = recommendation, recommendation_rule(recommendation, problem)
         for key, value, minimum in (("num_restarts", num_restarts, 1), ("raw_samples", raw_samples, 1), ("mc_samples", mc_samples, 1)):
             if int(value) < minimum:
                 raise ValueError(f"strategy 'gp-ei': option {key} must be an integer >= {minimum}, got {value!r}")
@@ -80,7 +92,10 @@ class GPEI(Strategy):
         self._model_cache: tuple[int, SingleTaskGP, torch.Tensor, torch.Tensor] | None = None
 
     def options(self) -> dict[str, Any]:
-        return {"n_init": self.n_init, "num_restarts": self.num_restarts, "raw_samples": self.raw_samples, "mc_samples": self.mc_samples}
+        return {
+            "n_init": self.n_init, "num_restarts": self.num_restarts, "raw_samples": self.raw_samples, "mc_samples": self.mc_samples,
+            "recommendation": self.recommendation,
+        }
 
     def _training_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         done = self.successes(at_target=True)
@@ -171,10 +186,22 @@ class GPEI(Strategy):
             self._model()
 
     def recommend(self) -> dict[str, Any] | None:
-        """Argmin of the posterior mean over the evaluated target-fidelity configurations
-        (the best observed value during the initial design)."""
-        if not self._ready():
+        """The configuration the ``recommendation`` rule names (the best observed value during
+        the initial design, whatever the rule)."""
+        if not self._ready() or self.recommendation_rule == "observed":
             return super().recommend()
+        return self._best_posterior_mean()
+
+    def other_recommendations(self) -> dict[str, dict[str, Any]]:
+        """The rule not chosen, by name, with its configuration (``{}`` during the design)."""
+        if not self._ready():
+            return {}
+        if self.recommendation_rule == "observed":
+            return {"evaluated": self._best_posterior_mean()}
+        return {"observed": super().recommend()}
+
+    def _best_posterior_mean(self) -> dict[str, Any]:
+        """Argmin of the posterior mean over the evaluated target-fidelity configurations."""
         done = self.successes(at_target=True)
         model, X, _ = self._model()
         with torch.no_grad():

@@ -70,3 +70,23 @@ def test_registry_errors():
         mfbo.problems.get("forester")
     with pytest.raises(ValueError, match=r"problem 'forrester': unknown option\(s\) wrong; its options: none"):
         mfbo.problems.get("forrester", wrong=1)
+
+
+def test_problems_declare_whether_their_target_evaluations_are_noiseless():
+    """Problem.noiseless_target: off unless declared; from_function takes it; the synthetic suite
+    derives it from its noise bound at the target (the noisy mf-prior-bench forms' noise vanishes
+    there); the surrogate, table and training problems are deterministic."""
+    assert Problem.noiseless_target is False
+    assert Problem.from_function(lambda c, e: c["x"], SPACE, FID).noiseless_target is False
+    assert Problem.from_function(lambda c, e: c["x"], SPACE, FID, noiseless_target=True).noiseless_target is True
+    with pytest.raises(ValueError, match="noiseless_target must be True or False, got 'yes'"):
+        Problem.from_function(lambda c, e: c["x"], SPACE, FID, noiseless_target="yes")
+    for name in ("hartmann3", "mfhartmann6-terrible", "forrester", "quadratic-ladder", "digits-mlp", "digits-svm"):
+        assert mfbo.problems.get(name).noiseless_target is True, name
+    noisy = mfbo.problems.get("mfhartmann3-terrible")
+    assert noisy.evaluate(noisy.optimizer, 1).value != noisy.target_value(noisy.optimizer)  # noisy below the target ...
+    assert noisy.evaluate(noisy.optimizer).value == noisy.target_value(noisy.optimizer)  # ... exact at it
+    from mfbo.problems.tabular import TabularProblem
+    from mfbo.problems.yahpo import YahpoProblem
+
+    assert TabularProblem.noiseless_target is True and YahpoProblem.noiseless_target is True

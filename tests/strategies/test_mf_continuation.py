@@ -232,13 +232,37 @@ def test_mf_ucb_defaults_to_a_cooled_bracket_where_runs_continue_and_the_others_
 def test_recommendation_rules_are_logged_side_by_side(curve_run):
     problem, strategy, result = curve_run
     last = result.trials[-1]
-    assert set(last.other_recommendations) == {"posterior", "confident"}
+    assert strategy.recommendation_rule == "evaluated"  # "auto" on a problem that does not declare noiseless_target
+    assert set(last.other_recommendations) == {"observed", "posterior", "confident"}
     for rule, rec in last.other_recommendations.items():
         assert rec["rec_value"] == pytest.approx(problem.target_value(rec["config"]))
         assert rec["regret"] == pytest.approx(rec["rec_value"] - problem.optimum)
     at_target = [t.config for t, _ in strategy.successes(at_target=True)]
     assert last.recommendation in at_target  # the default rule, "evaluated"
     assert last.other_recommendations["confident"]["config"] in (last.recommendation, last.other_recommendations["posterior"]["config"])
+    best_seen = min(result.trials, key=lambda t: t.value if t.status == "ok" and t.fidelity == EPOCHS else math.inf)
+    assert last.other_recommendations["observed"]["config"] == best_seen.config
+
+
+def test_auto_recommends_the_best_observed_target_value_where_the_problem_declares_it_noiseless():
+    """On a noiseless target, "auto" is "observed": at every record its regret is that of the best
+    target value seen so far, never above the "evaluated" rule's logged beside it; the search is
+    the same whichever rule is chosen."""
+    problem = CurveProblem()
+    problem.noiseless_target = True
+    strategy = make("mf-ei", problem, seed=1)
+    assert strategy.recommendation_rule == "observed" and strategy.options()["recommendation"] == "auto"
+    result = mfbo.minimize(problem, strategy, budget=5 * EPOCHS, seed=1)
+    scored = [t for t in result.trials if t.best_value is not None and "evaluated" in t.other_recommendations]
+    assert len(scored) > 5
+    for t in scored:
+        assert t.regret == pytest.approx(t.best_value - problem.optimum)
+        assert t.regret <= t.other_recommendations["evaluated"]["regret"] + 1e-12
+    evaluated = mfbo.minimize(CurveProblem(), "mf-ei", budget=5 * EPOCHS, seed=1, strategy_options={"recommendation": "evaluated"})
+    assert [(t.config, t.fidelity) for t in evaluated.trials] == [(t.config, t.fidelity) for t in result.trials]
+    assert [t.recommendation for t in evaluated.trials] == [
+        t.other_recommendations["evaluated"]["config"] if "evaluated" in t.other_recommendations else t.recommendation for t in result.trials
+    ]
 
 
 def test_the_evaluated_rule_recommends_a_configuration_seen_at_the_target():
@@ -246,7 +270,7 @@ def test_the_evaluated_rule_recommends_a_configuration_seen_at_the_target():
     result = mfbo.minimize(problem, "mf-ei", budget=5 * EPOCHS, seed=1)  # the default rule
     at_target = [t.config for t in result.trials if t.fidelity == EPOCHS and t.status == "ok"]
     assert all(t.recommendation in at_target for t in result.trials if t.recommendation is not None and at_target)
-    assert set(result.trials[-1].other_recommendations) == {"posterior", "confident"}
+    assert set(result.trials[-1].other_recommendations) == {"observed", "posterior", "confident"}
 
 
 def test_fidelity_scale_option():
@@ -283,7 +307,7 @@ def test_ladder_fidelity_levels_restrict_every_choice_to_the_rungs():
     [
         ("fidelity_levels", "some", r"option fidelity_levels must be one of \['auto', 'all', 'ladder'\], got 'some'"),
         ("design", "grid", r"option design must be one of \['auto', 'ladder', 'bracket', 'budget-share'\], got 'grid'"),
-        ("recommendation", "best", r"option recommendation must be one of \['evaluated', 'posterior', 'confident'\], got 'best'"),
+        ("recommendation", "best", r"option recommendation must be one of \['auto', 'observed', 'evaluated', 'posterior', 'confident'\], got 'best'"),
         ("continuation", "yes", "option continuation must be bool, got 'yes'"),
         ("verify", "yes", "option verify must be bool, got 'yes'"),
         ("augment_curves", -1, "option augment_curves must be an integer >= 0, got -1"),

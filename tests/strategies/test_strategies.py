@@ -14,7 +14,7 @@ FAST = {"n_init": 4, "num_restarts": 2, "raw_samples": 64}
 
 def test_registry():
     assert {"random", "gp-ei"} <= set(names())
-    assert option_names("gp-ei") == ["n_init", "num_restarts", "raw_samples", "mc_samples"]
+    assert option_names("gp-ei") == ["n_init", "num_restarts", "raw_samples", "mc_samples", "recommendation"]
     assert option_names("random") == []
 
 
@@ -61,18 +61,27 @@ def test_gp_ei_beats_its_initial_design_on_a_smooth_problem():
     assert result.regret < 0.2
 
 
-def test_gp_ei_recommend_uses_the_posterior_mean_at_target():
-    problem = mfbo.problems.get("forrester")
+@pytest.mark.parametrize("noiseless", [False, True])
+def test_gp_ei_recommends_by_rule_and_logs_the_other(noiseless):
+    """"evaluated": the posterior-mean argmin among the evaluated points; "observed": the best
+    observed value; "auto" is "observed" on a problem that declares a noiseless target."""
+    forrester = mfbo.problems.get("forrester")
+    problem = mfbo.Problem.from_function(forrester.target_value, forrester.space, cost=lambda s: 1.0, noiseless_target=noiseless)
     strategy = make("gp-ei", problem, seed=0, **FAST)
+    assert strategy.recommendation_rule == ("observed" if noiseless else "evaluated")
     for _ in range(8):
         trial = strategy.ask()
         strategy.tell(trial, problem.evaluate(trial.config, trial.fidelity))
-    rec = strategy.recommend()
-    assert rec in [t.config for t, _ in strategy.history]
     model, X, _ = strategy._model()
     with torch.no_grad():
         mean = model.posterior(X).mean.squeeze(-1)
-    assert np.allclose(strategy.space.encode(rec), X[int(mean.argmax())].numpy())
+    by_mean = strategy.space.decode(X[int(mean.argmax())].numpy())
+    best_seen = min(strategy.history, key=lambda h: h[1].value)[0].config
+    rules = {strategy.recommendation_rule: strategy.recommend(), **strategy.other_recommendations()}
+    assert set(rules) == {"observed", "evaluated"} and rules["observed"] == best_seen
+    assert np.allclose(strategy.space.encode(rules["evaluated"]), strategy.space.encode(by_mean))
+    with pytest.raises(ValueError, match=r"option recommendation must be one of 'auto', 'observed', 'evaluated', got 'best'"):
+        make("gp-ei", problem, recommendation="best")
 
 
 def test_strategy_does_not_touch_global_rng():
