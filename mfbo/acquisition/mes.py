@@ -160,21 +160,21 @@ Deviations, and differences from BoTorch
   and no fantasy average where the pending points barely move the mean of ``f(x, 1)``.
 
 Known behaviour on learning-curve problems
------------------------------------------
+------------------------------------------
 On LCBench ``mf-mes`` can spend most of a run at the cheapest rung: lcbench/146212 seed 0
 (``cost_overhead=0.1``) made 342 of its 559 evaluations at epoch 1, lcbench/3945 seed 2
 (defaults) 473 of its first 540, with 3 at the target. The fitted model believes epoch 1
 informative: the autoregressive scale ``a(0) ~ 0.6`` gives a prior correlation of 0.5 between
 epochs 1 and 52 at equal ``x``, and 0.77-0.88 in the posterior at unexplored ``x``, because
 epoch 1 does separate the diverging configurations from the rest; but it does not rank the good
-ones (Spearman -0.12 to 0.04 in ``mfbo calibrate``). A fresh configuration's gain at epoch 1
-was then a sixth to a seventh of its gain at the target, for a twentieth to a fiftieth of the
-cost (without ``cost_overhead``). Both
-samplers' ``f*`` were far above the best observed value (Gumbel 0.14-0.35, posterior -0.02 to
-0.30, on ``-value``, best observed -0.04: the GP does not know that an error rate is bounded).
-Replaying the first 150-171 trials of the first run (its own RNG path lost) valued the run's
-epoch-1 choices 400 times below the target point then chosen: how strongly the acquisition
-prefers epoch 1 depends on the hyperparameter optimum a fit lands in.
+ones (Spearman -0.12 to 0.04 in ``mfbo calibrate``). A fresh configuration's gain at epoch 1 was
+then a sixth to a seventh of its gain at the target, for a twentieth to a fiftieth of the cost
+(without ``cost_overhead``). Both samplers' ``f*`` were far above the best observed value
+(Gumbel 0.14-0.35, posterior -0.02 to 0.30, on ``-value``, best observed -0.04: the GP does not
+know that an error rate is bounded). Replaying the first 150-171 trials of the first run (its
+own RNG path lost) valued the run's epoch-1 choices 400 times below the target point then
+chosen: how strongly the acquisition prefers epoch 1 depends on the hyperparameter optimum a fit
+lands in.
 
 Speed
 -----
