@@ -71,6 +71,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -336,6 +337,18 @@ def print_costs(rows: list[dict], strategies: list[str]) -> None:
               f"{median('seconds'):.1f} | {median('n_trials'):.0f} |")
 
 
+def recommendation_rules(rows: list[dict]) -> str:
+    """``"mf-kg: auto 30, evaluated 15; ..."``: the ``recommendation`` options of the strategies
+    whose stored runs ran under more than one (``gp-ei`` had none before it had rules); the rule
+    changes what a row's regret scores, not the search (``mfbo.strategies.mf_gp``, step 5).
+    Empty when no strategy's runs differ."""
+    rules: dict[str, Counter] = {}
+    for r in rows:
+        rule = json.loads(r["options"] or "{}").get("recommendation", "(not an option)")
+        rules.setdefault(r["strategy"], Counter())[rule] += 1
+    return "; ".join(f"{s}: " + ", ".join(f"{rule} {n}" for rule, n in sorted(c.items())) for s, c in sorted(rules.items()) if len(c) > 1)
+
+
 def table(rows: list[dict], problems: list[str], strategies: list[str], seeds: range, budget_evals: float) -> None:
     rows = [r for r in rows if r["problem"] in problems and r["strategy"] in strategies and int(r["seed"]) in seeds
             and abs(float(r["budget_evals"]) - budget_evals) < 1e-6]
@@ -344,6 +357,9 @@ def table(rows: list[dict], problems: list[str], strategies: list[str], seeds: r
     print(f"\n{len(rows)} stored runs at {budget_evals:g} x the mean full-fidelity cost, seeds {seeds.start}..{seeds.stop - 1}"
           + (f" ({expected - len(rows)} of {expected} missing)" if len(rows) < expected else ""))
     print(f"code versions of the stored runs: {', '.join(sorted({r['commit'] for r in rows})) or '-'}")
+    mixed = recommendation_rules(rows)
+    if mixed:
+        print(f"recommendation rules of the stored runs (a strategy's runs under different rules): {mixed}")
     if not rows:
         return
     for fraction in reversed(FRACTIONS):

@@ -137,3 +137,13 @@ def test_a_smac_run_reproduces_in_a_new_worker_process(tmp_path):
         run = read_run(next(out.glob("*.jsonl")))
         logs.append([{k: v for k, v in t.items() if k not in TIMING_FIELDS} for t in run.trials])
     assert logs[0] == logs[1] and len(logs[0]) > 20
+
+
+def test_stored_runs_under_different_recommendation_rules_are_named():
+    def row(strategy, options):
+        return {"strategy": strategy, "options": json.dumps(options)}
+
+    rows = [row("mf-kg", {"recommendation": "evaluated"})] * 2 + [row("mf-kg", {"recommendation": "auto"})]
+    rows += [row("gp-ei", {"n_init": 8}), row("gp-ei", {"recommendation": "auto"}), row("dehb-ref", {}), row("mf-ucb", {"recommendation": "auto"})]
+    assert bench_real.recommendation_rules(rows) == "gp-ei: (not an option) 1, auto 1; mf-kg: auto 1, evaluated 2"
+    assert bench_real.recommendation_rules(rows[-2:]) == ""
