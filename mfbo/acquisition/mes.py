@@ -599,7 +599,8 @@ class MultiFidelityMES(_MaxValueAcquisition):
 
     Options:
         num_mv_samples: samples of ``f*``. Default 12.
-        mv_sampler: ``"gumbel"`` (default) or ``"posterior"`` (exact joint samples).
+        mv_sampler: ``"gumbel"`` (default) or ``"posterior"`` (exact joint samples; the
+            ``mf-mes`` strategy's default, :class:`mfbo.strategies.mf_gp.MFMESStrategy`).
         num_candidates: Sobol configurations of the max-value candidate set, and the cap on the
             evaluated configurations added to it. Default 512.
         num_restarts: L-BFGS-B starts. Default 6.

@@ -289,3 +289,12 @@ def test_the_design_is_sized_in_the_problems_cost_units(predicts_cost):
         assert sum(t.fidelity == 1.0 for t in design) == 3
     else:  # no cost in any unit: min_target_init target points, nested in as many cheapest ones
         assert [t.fidelity for t in design] == [0.0] * 3 + [1.0] * 3
+
+
+def test_mf_mes_samples_the_max_value_from_the_posterior_by_default_and_mf_gibbon_by_the_gumbel():
+    problem = one_d_problem("perfect")
+    assert make("mf-mes", problem).options()["mv_sampler"] == "posterior"
+    assert mfbo.strategies._lookup("mf-mes").option_signature()["mv_sampler"].default == "posterior"
+    assert make("mf-mes", problem, mv_sampler="gumbel").acquisition.mv_sampler == "gumbel"
+    assert make("mf-gibbon", problem).options()["mv_sampler"] == "gumbel"
+    assert mfbo.strategies._lookup("mf-gibbon").option_signature()["mv_sampler"].default == "gumbel"
