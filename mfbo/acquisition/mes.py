@@ -428,12 +428,16 @@ def joint_moments(ctx: AcquisitionContext, X: Tensor, S: Tensor | None, var_floo
         Z = torch.cat([Z, S.to(x).unsqueeze(0).expand(Z.shape[0], -1, -1)], dim=-2)
     posterior = ctx.model.posterior(Z, observation_noise=True)
     C = posterior.distribution.covariance_matrix  # (u, k + 2 + m, k + 2 + m)
-    zeros = torch.zeros(x.shape[0], dtype=C.dtype)
+    zeros = C.new_zeros(x.shape[0])
     explained = (zeros, zeros, zeros)
     if S is not None:
         V = conditioning_factor(C[:, k + 2 :, k + 2 :], C[:, k + 2 :, : k + 1])  # (u, m, k + 1)
         V_y, V_M = V[..., :k], V[..., k : k + 1]
-        explained = (V_M.square().sum((-2, -1)).repeat_interleave(k), V_y.square().sum(-2).reshape(-1), (V_y * V_M).sum(-2).reshape(-1))
+        explained = (
+            V_M.square().sum((-2, -1)).repeat_interleave(k),  # the same for a configuration's k rows
+            V_y.square().sum(-2).reshape(-1),
+            (V_y * V_M).sum(-2).reshape(-1),
+        )
     return JointMoments(
         mean_M=posterior.mean[:, k, 0].repeat_interleave(k),
         var_M=C[:, k, k + 1].repeat_interleave(k).clamp_min(var_floor),
