@@ -344,7 +344,7 @@ def recommendation_rules(rows: list[dict]) -> str:
     Empty when no strategy's runs differ."""
     rules: dict[str, Counter] = {}
     for r in rows:
-        rule = json.loads(r["options"] or "{}").get("recommendation", "(not an option)")
+        rule = json.loads(r.get("options") or "{}").get("recommendation", "(not an option)")
         rules.setdefault(r["strategy"], Counter())[rule] += 1
     return "; ".join(f"{s}: " + ", ".join(f"{rule} {n}" for rule, n in sorted(c.items())) for s, c in sorted(rules.items()) if len(c) > 1)
 
