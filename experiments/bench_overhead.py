@@ -18,8 +18,8 @@ Part 2 times steady-state steps (tell one new observation, which conditions the 
 ask) of every strategy at ``n`` observations of AugmentedHartmann (continuous fidelity), and
 ``--refit-steps`` steps (median and max; default 3: one warm-started L-BFGS-B fit varies in its
 iterations) that also re-optimise the hyperparameters (the strategies do this after every 5 % of
-data growth), each followed by the step where a learned cost model re-optimises its own. ``--problem`` times another problem instead, with the ``n``
-observations at random rungs of the strategies' fidelity ladder
+data growth), each followed by the step where a learned cost model re-optimises its own.
+``--problem`` times another problem instead, with the ``n`` observations at random rungs of the strategies' fidelity ladder
 (:func:`mfbo.strategies.mf_gp.geometric_ladder`); on LCBench (``--problem lcbench/3945``,
 7-D, learned cost, learning curves) each observation carries its curve, so the GP also gets
 the curve points and the acquisition the continuations of the runs, as in a real run.

@@ -39,9 +39,11 @@ from .base import AcquisitionContext
 __all__ = ["optimize_joint", "score_in_chunks", "sequential_greedy", "within_budget"]
 
 AcqFn = Callable[[Tensor], Tensor]
+#: Rows per call when scoring many points without gradients.
+_CHUNK = 2048
 
 
-def score_in_chunks(acqf: AcqFn, X: Tensor, chunk: int = 2048) -> Tensor:
+def score_in_chunks(acqf: AcqFn, X: Tensor, chunk: int = _CHUNK) -> Tensor:
     """Evaluate ``acqf`` on ``X`` of shape ``(n, q, d + 1)`` in chunks, without gradients: ``(n,)``."""
     with torch.no_grad():
         return torch.cat([acqf(X[i : i + chunk]).reshape(-1) for i in range(0, X.shape[0], chunk)])
@@ -139,7 +141,7 @@ def optimize_joint(
         raw = torch.cat([raw, extra])
     raw = raw.unsqueeze(1)  # (n, 1, d + 1)
     per_config = 1 if levels is None else len(levels)  # chunks keep a configuration's levels together
-    values = torch.nan_to_num(score_in_chunks(acqf, raw, chunk=per_config * (2048 // per_config)), nan=-torch.inf)
+    values = torch.nan_to_num(score_in_chunks(acqf, raw, chunk=per_config * (_CHUNK // per_config)), nan=-torch.inf)
     if respect_budget:
         values = within_budget(values, raw, ctx)
     starts = raw[torch.topk(values, min(num_restarts, len(values))).indices]

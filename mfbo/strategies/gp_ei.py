@@ -77,7 +77,7 @@ class GPEI(Strategy):
     ) -> None:
         super().__init__(space, fidelity, seed=seed, problem=problem)
         if recommendation not in RECOMMENDATION_RULES:
-            raise ValueError(f"strategy 'gp-ei': option recommendation must be one of {', '.join(map(repr, RECOMMENDATION_RULES))}, got {recommendation!r}")
+            raise ValueError(f"strategy 'gp-ei': option recommendation must be one of {list(RECOMMENDATION_RULES)}, got {recommendation!r}")
         self.recommendation, self.recommendation_rule = recommendation, recommendation_rule(recommendation, problem)
         for key, value, minimum in (("num_restarts", num_restarts, 1), ("raw_samples", raw_samples, 1), ("mc_samples", mc_samples, 1)):
             if int(value) < minimum:

@@ -80,7 +80,7 @@ def test_gp_ei_recommends_by_rule_and_logs_the_other(noiseless):
     rules = {strategy.recommendation_rule: strategy.recommend(), **strategy.other_recommendations()}
     assert set(rules) == {"observed", "evaluated"} and rules["observed"] == best_seen
     assert np.allclose(strategy.space.encode(rules["evaluated"]), strategy.space.encode(by_mean))
-    with pytest.raises(ValueError, match=r"option recommendation must be one of 'auto', 'observed', 'evaluated', got 'best'"):
+    with pytest.raises(ValueError, match=r"option recommendation must be one of \['auto', 'observed', 'evaluated'\], got 'best'"):
         make("gp-ei", problem, recommendation="best")
 
 
