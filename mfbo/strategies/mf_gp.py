@@ -183,6 +183,7 @@ from ..space import Fidelity
 from ..trial import Observation, Trial
 from .bandits.schedule import rank_for_promotion
 from .base import Continuation, Strategy, keyword_options, recommendation_rule
+from .level_screen import screen_levels
 from .mf_design import DESIGN_LEVELS_CONTINUOUS, bracket_design, geometric_ladder, initial_design, ladder_design
 
 __all__ = [
@@ -393,6 +394,14 @@ class MultiFidelityGPStrategy(Strategy):
             favourite there; the ladder alone also made ``mf-kg`` and ``mf-ei`` evaluate it
             (40-73 % of the budget on ``mfhartmann6-terrible``, seeds 0-4) but ended at median
             regrets 0.28 / 0.24 (``mf-kg`` with verification and every level: 0.33).
+        level_screen: ``None`` (default: off) or the least Spearman rank correlation a level
+            must keep with the levels above it, over the configurations observed at both, to
+            stay among the acquisition's levels (:mod:`mfbo.strategies.level_screen`: a minimum
+            fidelity learned from the run's own evaluations and learning curves, recomputed at
+            every proposal; a level is judged once :data:`~mfbo.strategies.level_screen.MIN_PAIRS`
+            configurations were observed at it and at a higher level). Needs levels the
+            acquisition enumerates. The initial design still visits every level: it is where
+            the screen's first pairs come from.
     """
 
     name = "mf-gp"
@@ -430,6 +439,7 @@ class MultiFidelityGPStrategy(Strategy):
         recommendation: str = "auto",
         fidelity_scale: str = "problem",
         fidelity_levels: str = "auto",
+        level_screen: float | None = None,
         verify: bool = True,
         verify_cadence: str = "alternate",
         cost_overhead: float = 0.0,
@@ -443,7 +453,8 @@ class MultiFidelityGPStrategy(Strategy):
             fidelity, kernel=kernel, noise=noise, cost_model=cost_model, q=q, init_fraction=init_fraction, min_init=min_init,
             min_target_init=min_target_init, max_fit_points=max_fit_points, refit_growth=refit_growth, design=design,
             continuation=continuation, augment_curves=augment_curves, recommendation=recommendation,
-            fidelity_levels=fidelity_levels, verify=verify, verify_cadence=verify_cadence, cost_overhead=cost_overhead,
+            fidelity_levels=fidelity_levels, level_screen=level_screen, verify=verify, verify_cadence=verify_cadence,
+            cost_overhead=cost_overhead,
         )
         self.kernel, self.noise, self.q, self.cost_overhead = kernel, noise, int(q), float(cost_overhead)
         self.init_fraction = float(init_fraction)
@@ -454,6 +465,7 @@ class MultiFidelityGPStrategy(Strategy):
         #: the rule ``recommendation`` names, ``"auto"`` resolved for this problem
         self.recommendation_rule = recommendation_rule(recommendation, problem)
         self.augment_curves, self.fidelity_scale, self.fidelity_levels = int(augment_curves), fidelity_scale, fidelity_levels
+        self.level_screen = None if level_screen is None else float(level_screen)
         self._continues = continuation and bool(getattr(problem, "resumable", False))
         #: verification continues a run where runs are continued; elsewhere it is a fresh target
         #: evaluation, paid only for the acquisitions that divide by the cost (module docstring, step 4)
@@ -470,7 +482,7 @@ class MultiFidelityGPStrategy(Strategy):
     def _check_options(
         self, fidelity: Fidelity, *, kernel: str, noise: str, cost_model: str, q: int, init_fraction: float, min_init: int | None,
         min_target_init: int, max_fit_points: int, refit_growth: float, design: str, continuation: bool, augment_curves: int,
-        recommendation: str, fidelity_levels: str, verify: bool, verify_cadence: str, cost_overhead: float,
+        recommendation: str, fidelity_levels: str, level_screen: float | None, verify: bool, verify_cadence: str, cost_overhead: float,
     ) -> None:
         """One clear error for the first option of ``__init__`` out of its allowed values."""
         self._check_choice("kernel", kernel, KERNELS)
@@ -493,6 +505,8 @@ class MultiFidelityGPStrategy(Strategy):
         self._check_choice("design", design, DESIGNS)
         self._check_choice("recommendation", recommendation, RECOMMENDATION_RULES)
         self._check_choice("fidelity_levels", fidelity_levels, FIDELITY_LEVELS)
+        if level_screen is not None and (isinstance(level_screen, bool) or not isinstance(level_screen, (int, float)) or not -1 <= level_screen <= 1):
+            raise ValueError(f"strategy {self.name!r}: option level_screen must be null (off) or a number in [-1, 1], got {level_screen!r}")
         for option, value in (("continuation", continuation), ("verify", verify)):
             if not isinstance(value, bool):
                 raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
@@ -517,6 +531,11 @@ class MultiFidelityGPStrategy(Strategy):
         self._rungs = [float(s) for s in self._levels] if self._levels is not None else geometric_ladder(fidelity)
         if self.fidelity_levels == "ladder" or (self.fidelity_levels == "auto" and self._continues and self.acquisition_class.per_unit_cost):
             self._levels = torch.tensor(self._rungs, dtype=DTYPE)
+        if self.level_screen is not None and self._levels is None:
+            raise ValueError(
+                f"strategy {self.name!r}: option level_screen needs levels the acquisition enumerates (fidelity_levels='ladder', "
+                f"or a discrete fidelity with at most {MAX_ENUMERATED_LEVELS} levels); {fidelity!r} is searched as a continuous s"
+            )
         self._design_rule = (self.resumable_design if self._continues else "budget-share") if self.design == "auto" else self.design
         if self._design_rule in ("ladder", "bracket"):
             self._design_levels = self._rungs
@@ -541,6 +560,7 @@ class MultiFidelityGPStrategy(Strategy):
         self._last_cost: LearnedCost | None = None
         self._cost_fitted_at, self._cost_deferred = 0, False
         self._recommended: tuple[int, dict[str, dict[str, Any]]] | None = None
+        self._screened: tuple[float, ...] | None = None  # the levels the last level screen kept
 
     def _check_choice(self, option: str, value: Any, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
@@ -577,7 +597,7 @@ class MultiFidelityGPStrategy(Strategy):
             "init_fraction": self.init_fraction, "min_init": self.min_init, "min_target_init": self.min_target_init,
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
             "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
-            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "verify": self.verify, "verify_cadence": self.verify_cadence,
+            "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "level_screen": self.level_screen, "verify": self.verify, "verify_cadence": self.verify_cadence,
             "cost_overhead": self.cost_overhead, **self.acquisition.options(),
         }
 
@@ -931,12 +951,12 @@ class MultiFidelityGPStrategy(Strategy):
                 return trial
         return None
 
-    def _continuation_candidates(self, model) -> tuple[tuple[Tensor, Tensor, Tensor] | None, Tensor | None]:
+    def _continuation_candidates(self, model, levels: Tensor | None) -> tuple[tuple[Tensor, Tensor, Tensor] | None, Tensor | None]:
         """``((configs (m, d), reached (m,), repeat_below (m,)), candidates (k, d + 1))``: every
         evaluated configuration without a pending trial, the fidelity it reached and the ``s``
         below which a proposal rounds back to it, as :class:`ContinuationCost` takes them (its continuations cost the increment, its repeats
-        are priced out), and each run below the target at every higher rung; ``(None, None)``
-        when the problem cannot resume.
+        are priced out), and each run below the target at every higher rung (among ``levels``,
+        the acquisition's, when it enumerates them); ``(None, None)`` when the problem cannot resume.
 
         At most ``MAX_CONTINUED`` runs are offered as candidates, those with the best posterior
         mean at the target, so the candidate set stays small at large ``n``.
@@ -956,6 +976,8 @@ class MultiFidelityGPStrategy(Strategy):
                 mean = model.posterior(at_target.unsqueeze(1)).mean.reshape(-1)
             open_runs = open_runs[torch.topk(mean, MAX_CONTINUED).indices]
         rungs = torch.tensor(self._rungs, dtype=DTYPE)
+        if levels is not None:
+            rungs = rungs[(rungs.unsqueeze(-1) - levels).abs().min(-1).values < 1e-9]
         rows = [
             torch.cat([configs[i].expand(int((rungs > reached[i] + 1e-12).sum()), -1), rungs[rungs > reached[i] + 1e-12].unsqueeze(-1)], -1)
             for i in open_runs.tolist()
@@ -968,7 +990,8 @@ class MultiFidelityGPStrategy(Strategy):
         model, X, Y, cost = self._surrogate()
         overhead = self._overhead(cost)
         pending = [self._encode(t.config, t.fidelity) for t in self.pending.values()]
-        continued, candidates = self._continuation_candidates(model)
+        levels = self._acquisition_levels()
+        continued, candidates = self._continuation_candidates(model, levels)
         if continued is not None:
             configs, reached, repeat_below = continued
             cost = ContinuationCost(cost, configs, reached, repeat_below=repeat_below)
@@ -976,7 +999,7 @@ class MultiFidelityGPStrategy(Strategy):
         with torch_seed_scope(self.rng) as seed, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ctx = AcquisitionContext(
-                model=model, cost=cost, dim=self.space.dim, fidelities=self._levels, train_X=X, train_Y=Y,
+                model=model, cost=cost, dim=self.space.dim, fidelities=levels, train_X=X, train_Y=Y,
                 X_pending=torch.as_tensor(np.array(pending), dtype=DTYPE) if pending else None,
                 seed=seed, project=self._project,
                 options={
@@ -1001,6 +1024,39 @@ class MultiFidelityGPStrategy(Strategy):
         points = [self._decode(row) for row in batch]
         self._queue.extend(points[1:])
         return points[0] if self.fits(known, left) else self._highest_affordable(*points[0], left)
+
+    def _acquisition_levels(self) -> Tensor | None:
+        """The levels the acquisition chooses among: ``_levels``, less those the level screen
+        (option ``level_screen``, :mod:`mfbo.strategies.level_screen`) finds ranking
+        configurations unlike the levels above; a change of the kept levels is noted in the log."""
+        if self.level_screen is None:
+            return self._levels
+        screen = screen_levels(self._level_values(), self._levels.tolist(), self.level_screen)
+        if screen.kept != self._screened:
+            self.note(f"level screen: {screen.describe(self.fidelity.denormalize)}")
+            self._screened = screen.kept
+        return torch.tensor(screen.kept, dtype=DTYPE)
+
+    def _level_values(self) -> dict[tuple, dict[float, float]]:
+        """``{configuration key: {level s: observed value}}`` at the acquisition's levels: each
+        successful evaluation's value at its own level, and, from a run that reported its whole
+        learning curve (an integer fidelity, one value per step), the curve's values at the
+        levels below the one it reached. A later observation replaces an earlier one."""
+        fid, levels = self.fidelity, self._levels.tolist()
+        reads_curves = fid.integer and fid.levels is None
+        values: dict[tuple, dict[float, float]] = {}
+        for trial, obs in self.successes():
+            by_level = values.setdefault(self._key(trial.config), {})
+            curve = obs.curve_list() if reads_curves else None
+            if curve and len(curve) == trial.fidelity - fid.low + 1:
+                for s in levels:
+                    if (epoch := fid.denormalize(s)) < trial.fidelity:
+                        by_level[s] = curve[epoch - fid.low]
+            s = fid.normalize(trial.fidelity)
+            for level in levels:
+                if abs(level - s) < 1e-9:
+                    by_level[level] = obs.value
+        return values
 
     def _overhead(self, cost: CostModel) -> float:
         """The acquisition's fixed cost per evaluation (option ``cost_overhead``): that fraction of
