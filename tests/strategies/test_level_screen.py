@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from test_mf_continuation import EPOCHS, CurveProblem
+from test_mf_continuation import EPOCHS, CurveProblem  # tests/strategies/ is on the path (no __init__.py)
 
 from mfbo.strategies import make
 from mfbo.strategies.level_screen import MIN_PAIRS, screen_levels
