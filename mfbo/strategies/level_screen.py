@@ -63,11 +63,11 @@ class LevelScreen:
 def screen_levels(
     values: Mapping[object, Mapping[float, float]], levels: Sequence[float], threshold: float, min_pairs: int = MIN_PAIRS,
 ) -> LevelScreen:
-    """The levels of ``levels`` (increasing, the target last) that the rule of the module
-    docstring keeps, given ``values[config][level] = observed value`` (lower or higher better
-    alike: only ranks matter)."""
-    levels = sorted(float(s) for s in levels)
-    observed = {s: {c for c, by_level in values.items() if _has(by_level, s)} for s in levels}
+    """The levels of ``levels`` (the target last) that the rule of the module docstring keeps,
+    given ``values[config][level] = observed value``, keyed by the very floats of ``levels``
+    (lower or higher better alike: only ranks matter)."""
+    levels = sorted(levels)
+    observed = {s: {c for c, by_level in values.items() if s in by_level} for s in levels}
     correlations: dict[float, tuple[float, float]] = {}
     lowest_kept = len(levels) - 1
     for i in range(len(levels) - 2, -1, -1):
@@ -75,7 +75,7 @@ def screen_levels(
         reference = next((h for h in reversed(levels[i + 1:]) if len(observed[s] & observed[h]) >= min_pairs), None)
         if reference is not None:
             common = sorted(observed[s] & observed[reference], key=repr)
-            rho = _spearman([_value(values[c], s) for c in common], [_value(values[c], reference) for c in common])
+            rho = _spearman([values[c][s] for c in common], [values[c][reference] for c in common])
             correlations[s] = (rho, reference)
             if not rho >= threshold:  # NaN (a constant level) fails too
                 break
@@ -87,11 +87,3 @@ def _spearman(a: list[float], b: list[float]) -> float:
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return math.nan
     return float(spearmanr(a, b).statistic)
-
-
-def _has(by_level: Mapping[float, float], s: float) -> bool:
-    return any(abs(level - s) < 1e-9 for level in by_level)
-
-
-def _value(by_level: Mapping[float, float], s: float) -> float:
-    return next(v for level, v in by_level.items() if abs(level - s) < 1e-9)

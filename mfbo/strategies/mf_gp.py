@@ -774,8 +774,7 @@ class MultiFidelityGPStrategy(Strategy):
         rungs = [fid.denormalize(s) for s in self._rungs]
         per_run = []
         for key, (trial, obs) in self._runs().items():
-            curve = obs.curve_list()
-            if not curve or len(curve) != trial.fidelity - fid.low + 1:
+            if (curve := self._whole_curve(trial, obs)) is None:
                 continue
             below = [r for r in rungs if r < trial.fidelity and (key, r) not in seen][::-1][: self.augment_curves]
             if below:
@@ -789,6 +788,16 @@ class MultiFidelityGPStrategy(Strategy):
         if not rows:
             return empty
         return torch.as_tensor(np.array(rows), dtype=DTYPE), torch.tensor(values, dtype=DTYPE).reshape(-1, 1)
+
+    def _whole_curve(self, trial: Trial, obs: Observation) -> list[float] | None:
+        """The learning curve ``obs`` reported when it holds one value per step of an integer
+        fidelity, from its lowest value to ``trial.fidelity`` (as LCBench and the training
+        problems report it): the value at step ``e`` is ``curve[e - fidelity.low]``; else ``None``."""
+        fid = self.fidelity
+        if not fid.integer or fid.levels is not None:
+            return None
+        curve = obs.curve_list()
+        return curve if curve and len(curve) == trial.fidelity - fid.low + 1 else None
 
     def _ready(self) -> bool:
         """The model phase has begun: the design is used up and two evaluations succeeded."""
@@ -1052,12 +1061,10 @@ class MultiFidelityGPStrategy(Strategy):
         learning curve (an integer fidelity, one value per step), the curve's values at the
         levels below the one it reached. A later observation replaces an earlier one."""
         fid, levels = self.fidelity, self._levels.tolist()
-        reads_curves = fid.integer and fid.levels is None
         values: dict[tuple, dict[float, float]] = {}
         for trial, obs in self.successes():
             by_level = values.setdefault(self._key(trial.config), {})
-            curve = obs.curve_list() if reads_curves else None
-            if curve and len(curve) == trial.fidelity - fid.low + 1:
+            if (curve := self._whole_curve(trial, obs)) is not None:
                 for s in levels:
                     if (epoch := fid.denormalize(s)) < trial.fidelity:
                         by_level[s] = curve[epoch - fid.low]
