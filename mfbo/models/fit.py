@@ -41,7 +41,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -179,6 +179,49 @@ def _attempt(mll: ExactMarginalLogLikelihood, jitter: float | None, maxiter: int
     return loss, int(result.step), len(evaluations), stop
 
 
+@dataclass
+class _Attempts:
+    """Where the retry loop of :func:`fit_model` stopped: the last attempt made (1-based), its
+    jitter, whether it succeeded, its loss, L-BFGS-B iterations, loss evaluations and stop reason
+    (see :func:`_attempt`), and one line per failed attempt."""
+
+    ok: bool = False
+    attempts: int = 0
+    jitter: float | None = None
+    loss: float = math.nan
+    iterations: int = 0
+    evaluations: int = 0
+    stop: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _fit_with_retries(mll: ExactMarginalLogLikelihood, start: dict[str, Tensor], initial: dict[str, Tensor],
+                      rng: np.random.Generator, *, warm: bool, max_attempts: int, maxiter: int, warm_maxiter: int,
+                      warm_maxfun: int) -> _Attempts:
+    """Up to ``max_attempts`` fits, stopping at the first that succeeds. Attempt 1 starts from
+    ``start`` (with the ``warm_*`` limits when that is a warm start); attempt ``k >= 2`` from
+    ``initial`` with the hyperparameters that have a prior resampled (drawn from ``rng``) under the
+    Cholesky jitter ``JITTERS[k - 2]`` (the module docstring's step 2)."""
+    model, out = mll.model, _Attempts()
+    for attempt in range(1, max_attempts + 1):
+        out.attempts, out.jitter = attempt, (None if attempt == 1 else JITTERS[min(attempt - 2, len(JITTERS) - 1)])
+        load_hyperparameters(model, start if attempt == 1 else initial)
+        first_warm = attempt == 1 and warm
+        try:
+            with torch_seed_scope(rng):
+                if attempt > 1:
+                    sample_all_priors(model)
+                out.loss, out.iterations, out.evaluations, out.stop = _attempt(
+                    mll, out.jitter, warm_maxiter if first_warm else maxiter, warm_maxfun if first_warm else None,
+                )
+        except Exception as err:  # noqa: BLE001 (any numerical failure must not end the run)
+            out.errors.append(f"attempt {attempt}: {type(err).__name__}: {_first_line(err)}")
+            continue
+        out.ok = True
+        break
+    return out
+
+
 def _check_options(**options: int) -> None:
     for name, value in options.items():
         low = 0 if name == "seed" else 1
@@ -186,17 +229,15 @@ def _check_options(**options: int) -> None:
             raise ValueError(f"fit_model: option {name} must be an integer >= {low}, got {value!r}")
 
 
-def _success_message(data: str, attempt: int, max_attempts: int, jitter: float | None, iterations: int, evaluations: int,
-                     stop: str | None, loss: float, errors: list[str]) -> str:
-    """:attr:`FitReport.message` of a fit that succeeded in ``attempt`` (``errors``: the failed
-    attempts before it)."""
-    jit = f", Cholesky jitter {jitter:g}" if jitter else ""
-    cap = {"maxiter": " (maxiter reached)", "maxfun": " (evaluation cap reached)", "other": " (stopped)", None: ""}[stop]
+def _success_message(data: str, max_attempts: int, fit: _Attempts) -> str:
+    """:attr:`FitReport.message` of a fit that succeeded (``data``: what it was fitted on)."""
+    jit = f", Cholesky jitter {fit.jitter:g}" if fit.jitter else ""
+    cap = {"maxiter": " (maxiter reached)", "maxfun": " (evaluation cap reached)", "other": " (stopped)", None: ""}[fit.stop]
     message = (
-        f"fitted on {data} in attempt {attempt}/{max_attempts}{jit}, "
-        f"{iterations} L-BFGS-B iterations, {evaluations} loss evaluations{cap}; -mll/n = {loss:.4g}"
+        f"fitted on {data} in attempt {fit.attempts}/{max_attempts}{jit}, "
+        f"{fit.iterations} L-BFGS-B iterations, {fit.evaluations} loss evaluations{cap}; -mll/n = {fit.loss:.4g}"
     )
-    return message + (f" (failed: {'; '.join(errors)})" if errors else "")
+    return message + (f" (failed: {'; '.join(fit.errors)})" if fit.errors else "")
 
 
 def _first_line(err: Exception) -> str:
@@ -287,51 +328,36 @@ def fit_model(
     inputs, targets = model.train_inputs, model.train_targets
     n = targets.shape[-1]
     subset = n > max_fit_points
-    n_fit = max_fit_points if subset else n
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    errors: list[str] = []
-    ok, loss, iterations, evaluations, stop, jitter, attempt = False, math.nan, 0, 0, None, None, 0
+    won = 0
     try:
         if subset:
             idx = fit_subset(targets.reshape(-1, n).amax(dim=0), max_fit_points, rng)
             model.set_train_data(inputs=tuple(x[..., idx, :] for x in inputs), targets=targets[..., idx], strict=False)
-        for attempt in range(1, max_attempts + 1):
-            jitter = None if attempt == 1 else JITTERS[min(attempt - 2, len(JITTERS) - 1)]
-            if attempt == 1:
-                load_hyperparameters(model, start)
-            else:
-                load_hyperparameters(model, initial)
-            try:
-                with torch_seed_scope(rng):
-                    if attempt > 1:
-                        sample_all_priors(model)
-                    first_warm = attempt == 1 and bool(warm)
-                    limit = warm_maxiter if first_warm else maxiter
-                    loss, iterations, evaluations, stop = _attempt(mll, jitter, limit, warm_maxfun if first_warm else None)
-                ok = True
-                break
-            except Exception as err:  # noqa: BLE001 (any numerical failure must not end the run)
-                errors.append(f"attempt {attempt}: {type(err).__name__}: {_first_line(err)}")
-        if ok and alternative_starts:
-            loss, won = _best_of_starts(mll, start, alternative_starts, loss, jitter, maxiter, errors)
+        fit = _fit_with_retries(
+            mll, start, initial, rng, warm=bool(warm), max_attempts=max_attempts, maxiter=maxiter,
+            warm_maxiter=warm_maxiter, warm_maxfun=warm_maxfun,
+        )
+        if fit.ok and alternative_starts:
+            fit.loss, won = _best_of_starts(mll, start, alternative_starts, fit.loss, fit.jitter, maxiter, fit.errors)
     finally:
         if subset:
             model.set_train_data(inputs=inputs, targets=targets, strict=False)
     fallback = None
-    if not ok:
+    if not fit.ok:
         load_hyperparameters(model, initial)
         fallback = "previous" if warm and load_hyperparameters(model, previous_state) else "initial"
     model.eval()
 
-    where = f"{n_fit} of {n} points" if subset else f"{n} points"
-    warm_note = f", warm start ({len(warm)} hyperparameters)" if warm else ""
-    if ok:
-        message = _success_message(where + warm_note, attempt, max_attempts, jitter, iterations, evaluations, stop, loss, errors)
+    n_fit = max_fit_points if subset else n
+    where = (f"{n_fit} of {n} points" if subset else f"{n} points") + (f", warm start ({len(warm)} hyperparameters)" if warm else "")
+    if fit.ok:
+        message = _success_message(where, max_attempts, fit)
         if alternative_starts:
             message += f"; best of {1 + len(alternative_starts)} starts: {'alternative ' + str(won) if won else 'the first'}"
     else:
         message = (
-            f"fit on {where}{warm_note} failed {attempt} times ({'; '.join(errors)}); "
+            f"fit on {where} failed {fit.attempts} times ({'; '.join(fit.errors)}); "
             f"fell back to the {'previous step' if fallback == 'previous' else 'initial'} hyperparameters"
         )
-    return FitReport(ok=ok, attempts=attempt, jitter=jitter, fallback=fallback, n_fit=n_fit, message=message)
+    return FitReport(ok=fit.ok, attempts=fit.attempts, jitter=fit.jitter, fallback=fallback, n_fit=n_fit, message=message)
