@@ -180,11 +180,11 @@ run's epoch-1 choices 400 times below the target point then chosen: how strongly
 prefers epoch 1 also depends on the hyperparameter optimum a fit lands in.
 The strategies' option ``level_screen`` (:mod:`mfbo.strategies.level_screen`) drops the levels
 whose observed ranking disagrees with the levels above. At 0.5 it cut ``mf-mes``'s median trials
-per LCBench run from 289 to 213, but the screen judges a level only once 10 configurations
+per LCBench run from 285 to 213, but the screen judges a level only once 10 configurations
 reached a higher one, by which time a run has spent dozens of evaluations at epoch 1, and where
 epoch 1 ranks passably (rho 0.52 against epoch 27 on lcbench/3945 seed 0) it stays: that run made
-198 of 266 evaluations there. Its final regret was better in 6 and worse in 3 of 9 paired development
-runs (at half the budget in 3 and 4), so it is not the default (the measurements are under ``level_screen`` in
+198 of 266 evaluations there. Its final regret was better in 10 and worse in 6 of 18 paired
+development runs (at half the budget in 5 and 6), so it is not the default (the measurements are under ``level_screen`` in
 :class:`~mfbo.strategies.mf_gp.MultiFidelityGPStrategy`).
 
 Speed

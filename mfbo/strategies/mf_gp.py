@@ -405,12 +405,12 @@ class MultiFidelityGPStrategy(Strategy):
             at 0.5 on the development set of ``experiments/bench_real.py``, ranked with the four
             opponents, ``mf-kg`` 3.54 / 3.13 / 2.74 at 25 / 50 / 100 % of the budget (34 blocks:
             six LCBench tasks seeds 0-4, digits seeds 0-3) against 3.49 / 3.01 / 2.74 without
-            (35 blocks); ``mf-mes`` 3.28 / 3.17 / 2.61 (18 LCBench blocks, seeds 0-2) against
-            3.40 / 3.10 / 2.75 (20 blocks, 11 of them under the older ``"evaluated"`` rule).
-            Paired at 100 %: ``mf-kg`` better in 15 runs, worse in 12; ``mf-mes`` better in 6,
-            worse in 3 of the 9 blocks rerun with the same code and rule (at 50 %: 3 and 4), with
-            a median of 213 trials per run instead of 289. On ``digits-mlp-table`` epoch 1 ranks well (rho 0.5-0.6
-            against epoch 9) and ``mf-kg`` still spent 530 of a run's first 620 trials there.
+            (35 blocks); ``mf-mes`` 3.28 / 3.17 / 2.61 against 3.33 / 3.06 / 2.67 on the same 18
+            LCBench blocks (seeds 0-2, same code and recommendation rule). Paired at 100 %:
+            ``mf-kg`` better in 15 runs, worse in 12; ``mf-mes`` better in 10, worse in 6 (at
+            50 %: 5 and 6), with a median of 213 trials per run instead of 285. On
+            ``digits-mlp-table`` epoch 1 ranks well (rho 0.5-0.6 against epoch 9) and ``mf-kg``
+            still spent 530 of a run's first 620 trials there.
     """
 
     name = "mf-gp"
