@@ -6,6 +6,8 @@
   grows towards cheap fidelities (:mod:`mfbo.models.noise`).
 - :func:`fit_model` / :class:`FitReport`: warm-started, retried, never-raising MAP fitting, on
   a subset of the data when it is large (:mod:`mfbo.models.fit`).
+- :class:`OutputWarp` / :data:`OUTPUT_WARPS`: monotone warps of the objective values (identity,
+  Gaussian copula, Yeo-Johnson) fitted before the GP (:mod:`mfbo.models.warping`).
 - :class:`CostModel`, :class:`KnownCost`, :class:`LearnedCost`, :class:`ContinuationCost`: ``X (..., d + 1) -> cost (...)``
   (:mod:`mfbo.models.cost`).
 
@@ -18,5 +20,6 @@ from .fit import FitReport, fit_model
 from .kernels import KERNELS
 from .mf_gp import build_mf_gp
 from .noise import NOISE_MODELS, FidelityGaussianLikelihood
+from .warping import OUTPUT_WARPS, OutputWarp
 
-__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost", "ContinuationCost", "LogFidelityValue"]
+__all__ = ["KERNELS", "NOISE_MODELS", "FidelityGaussianLikelihood", "build_mf_gp", "fit_model", "FitReport", "CostModel", "KnownCost", "LearnedCost", "ContinuationCost", "LogFidelityValue", "OUTPUT_WARPS", "OutputWarp"]

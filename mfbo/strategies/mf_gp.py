@@ -178,6 +178,7 @@ from ..acquisition.optimize import optimize_joint
 from ..models import KERNELS, NOISE_MODELS, ContinuationCost, CostModel, KnownCost, LearnedCost, LogFidelityValue, build_mf_gp, fit_model
 from ..models.noise import shared_residual_start
 from ..models.fit import hyperparameters, load_hyperparameters
+from ..models.warping import OUTPUT_WARPS, OutputWarp
 from ..rng import draw_seed, torch_seed_scope
 from ..space import Fidelity
 from ..trial import Observation, Trial
@@ -411,6 +412,14 @@ class MultiFidelityGPStrategy(Strategy):
             50 %: 5 and 6), with a median of 213 trials per run instead of 285. On
             ``digits-mlp-table`` epoch 1 ranks well (rho 0.5-0.6 against epoch 9) and ``mf-kg``
             still spent 530 of a run's first 620 trials there.
+        output_warp: a monotone warp of the objective values before the GP is fitted to them,
+            one of :data:`mfbo.models.warping.OUTPUT_WARPS`: ``"none"`` (default),
+            ``"copula"`` (the Gaussian copula of the empirical distribution, Salinas et al.
+            2020) or ``"power"`` (Yeo-Johnson with the maximum-likelihood exponent, as HEBO),
+            refitted on all values (every fidelity, learning-curve points included) at each
+            surrogate build; the acquisition, the incumbent and the recommendation rules then
+            work in the warped scale, and :meth:`predict` maps back. See
+            :mod:`mfbo.models.warping`.
     """
 
     name = "mf-gp"
@@ -452,6 +461,7 @@ class MultiFidelityGPStrategy(Strategy):
         verify: bool = True,
         verify_cadence: str = "alternate",
         cost_overhead: float = 0.0,
+        output_warp: str = "none",
         **acquisition_options: Any,
     ) -> None:
         if fidelity is None:
@@ -463,7 +473,7 @@ class MultiFidelityGPStrategy(Strategy):
             min_target_init=min_target_init, max_fit_points=max_fit_points, refit_growth=refit_growth, design=design,
             continuation=continuation, augment_curves=augment_curves, recommendation=recommendation,
             fidelity_levels=fidelity_levels, level_screen=level_screen, verify=verify, verify_cadence=verify_cadence,
-            cost_overhead=cost_overhead,
+            cost_overhead=cost_overhead, output_warp=output_warp,
         )
         self.kernel, self.noise, self.q, self.cost_overhead = kernel, noise, int(q), float(cost_overhead)
         self.init_fraction = float(init_fraction)
@@ -475,6 +485,7 @@ class MultiFidelityGPStrategy(Strategy):
         self.recommendation_rule = recommendation_rule(recommendation, problem)
         self.augment_curves, self.fidelity_scale, self.fidelity_levels = int(augment_curves), fidelity_scale, fidelity_levels
         self.level_screen = None if level_screen is None else float(level_screen)
+        self.output_warp = output_warp
         self._continues = continuation and bool(getattr(problem, "resumable", False))
         #: verification continues a run where runs are continued; elsewhere it is a fresh target
         #: evaluation, paid only for the acquisitions that divide by the cost (module docstring, step 4)
@@ -492,6 +503,7 @@ class MultiFidelityGPStrategy(Strategy):
         self, fidelity: Fidelity, *, kernel: str, noise: str, cost_model: str, q: int, init_fraction: float, min_init: int | None,
         min_target_init: int, max_fit_points: int, refit_growth: float, design: str, continuation: bool, augment_curves: int,
         recommendation: str, fidelity_levels: str, level_screen: float | None, verify: bool, verify_cadence: str, cost_overhead: float,
+        output_warp: str,
     ) -> None:
         """One clear error for the first option of ``__init__`` out of its allowed values."""
         self._check_choice("kernel", kernel, KERNELS)
@@ -520,6 +532,7 @@ class MultiFidelityGPStrategy(Strategy):
             if not isinstance(value, bool):
                 raise ValueError(f"strategy {self.name!r}: option {option} must be true or false, got {value!r}")
         self._check_choice("verify_cadence", verify_cadence, VERIFY_CADENCES)
+        self._check_choice("output_warp", output_warp, OUTPUT_WARPS)
         if isinstance(augment_curves, bool) or int(augment_curves) != augment_curves or augment_curves < 0:
             raise ValueError(f"strategy {self.name!r}: option augment_curves must be an integer >= 0, got {augment_curves!r}")
         if isinstance(cost_overhead, bool) or not isinstance(cost_overhead, (int, float)) or not 0 <= cost_overhead <= 1:
@@ -565,6 +578,7 @@ class MultiFidelityGPStrategy(Strategy):
         self._verified_last = False
         self._last_verification_id: int | None = None  # the trial id of the last verification asked
         self._state: tuple[int, Any, Tensor, Tensor, CostModel] | None = None
+        self._warp = OutputWarp("none")  # the output warp the last surrogate was fitted under
         self._last_hyperparameters: dict[str, Tensor] | None = None
         self._last_cost: LearnedCost | None = None
         self._cost_fitted_at, self._cost_deferred = 0, False
@@ -607,7 +621,7 @@ class MultiFidelityGPStrategy(Strategy):
             "max_fit_points": self.max_fit_points, "refit_growth": self.refit_growth, "design": self.design,
             "continuation": self.continuation, "augment_curves": self.augment_curves, "recommendation": self.recommendation,
             "fidelity_scale": self.fidelity_scale, "fidelity_levels": self.fidelity_levels, "level_screen": self.level_screen, "verify": self.verify, "verify_cadence": self.verify_cadence,
-            "cost_overhead": self.cost_overhead, **self.acquisition.options(),
+            "cost_overhead": self.cost_overhead, "output_warp": self.output_warp, **self.acquisition.options(),
         }
 
     # Cost -----------------------------------------------------------------------------------
@@ -819,6 +833,9 @@ class MultiFidelityGPStrategy(Strategy):
         cost_X = X
         X_curve, Y_curve = self._augmented()
         X, Y = torch.cat([X, X_curve]), torch.cat([Y, Y_curve])
+        self._warp = OutputWarp.fit(self.output_warp, -Y.reshape(-1).numpy())
+        if self._warp.name != "none":
+            Y = -torch.as_tensor(self._warp(-Y.numpy()), dtype=DTYPE)
         model = build_mf_gp(X, Y, kernel=self.kernel, fidelities=self._levels, noise=self.noise)
         refit = self._last_hyperparameters is None or len(X) >= self._fitted_at * (1 + self.refit_growth)
         if not refit:
@@ -1179,7 +1196,9 @@ class MultiFidelityGPStrategy(Strategy):
 
         Returns:
             ``(mean, std)``, each of shape ``(n,)``: the latent function's posterior mean and
-            standard deviation, without observation noise.
+            standard deviation, without observation noise. Under an ``output_warp``, the
+            warped posterior's mean mapped back (its median in the problem's units) and half
+            the width of the mapped-back band of one standard deviation either side.
 
         Raises:
             RuntimeError: before the model phase (fewer than two successful evaluations, or the
@@ -1194,7 +1213,10 @@ class MultiFidelityGPStrategy(Strategy):
             posterior = model.posterior(X.reshape(-1, 1, X.shape[-1]))
             mean = -posterior.mean.reshape(-1).numpy()
             std = posterior.variance.clamp_min(0).sqrt().reshape(-1).numpy()
-        return mean, std
+        if self._warp.name == "none":
+            return mean, std
+        upper, lower = self._warp.inverse(mean + std), self._warp.inverse(mean - std)
+        return self._warp.inverse(mean), (upper - lower) / 2
 
     def _posterior_argmax(self) -> dict[str, Any]:
         """The best posterior mean at the target over the evaluated configurations and one

@@ -8,6 +8,7 @@ import pytest
 import mfbo
 from mfbo import Fidelity, Float, Problem, Space
 from mfbo.strategies import make, names
+from mfbo.models.warping import OutputWarp
 from mfbo.strategies.mf_gp import initial_design
 
 MF = ("mf-kg", "mf-mes", "mf-gibbon", "mf-ei", "mf-ucb")
@@ -200,6 +201,7 @@ def test_fit_survives_constant_outcomes():
         ({"q": 0}, r"option q must be an integer >= 1"),
         ({"init_fraction": 1.5}, r"option init_fraction must be in \(0, 1\)"),
         ({"kernel": "icm"}, r"kernel 'icm' needs a discrete fidelity"),
+        ({"output_warp": "log"}, r"option output_warp must be one of \['none', 'copula', 'power'\], got 'log'"),
     ],
 )
 def test_option_errors(options, match):
@@ -257,6 +259,25 @@ def test_predict_reports_the_posterior_in_the_problems_units():
     assert np.all(std >= 0)
     cheap_mean, _ = strategy.predict(configs, fidelity=0)
     assert not np.allclose(cheap_mean, mean)  # forrester's cheap level is biased
+
+
+@pytest.mark.parametrize("strategy_name, warp", [("mf-ei", "copula"), ("mf-kg", "power")])
+def test_output_warp_fits_the_gp_to_warped_values_and_predicts_in_the_problems_units(strategy_name, warp):
+    problem = mfbo.problems.get("forrester")
+    strategy = make(strategy_name, problem, seed=0, output_warp=warp)
+    assert strategy.options()["output_warp"] == warp
+    result = mfbo.minimize(problem, strategy, budget=4.0, seed=0)
+    assert result.recommendation is not None
+    _, X, Y, _ = strategy._surrogate()
+    values = np.array([o.value for _, o in strategy.successes()])
+    expected = OutputWarp.fit(warp, values)(values)  # forrester reports no learning curves: nothing augmented
+    np.testing.assert_allclose(-Y.reshape(-1).numpy(), expected)
+    assert not np.allclose(expected, values)
+    configs = [t.config for t in result.trials if t.fidelity == 1]
+    mean, std = strategy.predict(configs)
+    observed = np.array([t.value for t in result.trials if t.fidelity == 1])
+    np.testing.assert_allclose(mean, observed, atol=1.0)  # mapped back: near-interpolation in forrester's units (span about 22)
+    assert np.all(std >= 0)
 
 
 class RuntimeProblem(Problem):
