@@ -186,6 +186,19 @@ epoch 1 ranks passably (rho 0.52 against epoch 27 on lcbench/3945 seed 0) it sta
 198 of 266 evaluations there. Its final regret was better in 10 and worse in 6 of 18 paired
 development runs (at half the budget in 5 and 6), so it is not the default (the measurements are under ``level_screen`` in
 :class:`~mfbo.strategies.mf_gp.MultiFidelityGPStrategy`).
+A model that can tell epoch 1 apart, ``kernel="autoregressive-shaped"`` with
+``fidelity_scale="log"``, moved the runs to the next rung instead: on the six LCBench
+development tasks at seeds 0-2 the epoch-1 share fell (median 0.41 over the logs kept, against
+0.70 for the default), and in 7 of the 11 finished runs whose logs were kept epoch 3 (the log
+ladder is 1, 3, 7, 19, 52) took the most evaluations, up to 210 of 224 on lcbench/146212. On
+lcbench/126025, where epoch 3 ranks the target with Spearman's rho 0.38 and a top-10 %
+precision of 0.13 (random: 0.10; ``mfbo calibrate lcbench/126025 --configs 300 --levels 1 3 7
+19 --seed 0``), all three seeds ended at regrets of 0.16-0.17 against the default's 0.05-0.08.
+Ranked with the four opponents of ``experiments/bench_real.py`` on those 18 blocks: 4.36 / 3.28
+/ 3.44 at 25 / 50 / 100 % of the budget, against the default's 3.33 / 3.06 / 2.67 (paired: better
+in 2 / 9 / 10 blocks, worse in 11 / 9 / 8); ``mf-kg`` with the same options ranked 4.56 / 4.00 /
+3.88 on 8 blocks (seed 0 and two tasks of seed 1; worse than its default in 6 of 8 at 50 % and
+at 100 %). Neither is adopted.
 
 Speed
 -----
