@@ -96,9 +96,8 @@ class OutputWarp:
             distinct, warped = self.knots
             return _interpolate(values, distinct, warped)
         mean, std, lam, low, high = self.knots
-        v = (values - mean) / std
-        inside = stats.yeojohnson(np.clip(v, low, high), lmbda=lam)
-        return inside + np.where(v < low, _yeojohnson_slope(low, lam) * (v - low), 0.0) + np.where(v > high, _yeojohnson_slope(high, lam) * (v - high), 0.0)
+        transform = lambda v: stats.yeojohnson(v, lmbda=lam)  # noqa: E731
+        return _continued(transform, (values - mean) / std, low, high, _yeojohnson_slope(low, lam), _yeojohnson_slope(high, lam))
 
     def inverse(self, warped: np.ndarray) -> np.ndarray:
         """``w^{-1}(warped)``, elementwise; beyond the fitted values, as the module docstring says."""
@@ -110,22 +109,26 @@ class OutputWarp:
             return _interpolate(warped, images, distinct)
         mean, std, lam, low, high = self.knots
         z_low, z_high = stats.yeojohnson(np.array([low, high]), lmbda=lam)
-        inside = _yeojohnson_inverse(np.clip(warped, z_low, z_high), lam)
-        below = np.where(warped < z_low, (warped - z_low) / _yeojohnson_slope(low, lam), 0.0)
-        above = np.where(warped > z_high, (warped - z_high) / _yeojohnson_slope(high, lam), 0.0)
-        return mean + std * (inside + below + above)
+        inverse = lambda z: _yeojohnson_inverse(z, lam)  # noqa: E731
+        return mean + std * _continued(inverse, warped, z_low, z_high, 1 / _yeojohnson_slope(low, lam), 1 / _yeojohnson_slope(high, lam))
+
+
+def _continued(f, x: np.ndarray, low: float, high: float, low_slope: float, high_slope: float) -> np.ndarray:
+    """``f(x)`` on ``[low, high]``, continued beyond each end by the line through ``f`` there
+    with the given slope."""
+    x = np.asarray(x, dtype=np.float64)
+    inside = f(np.clip(x, low, high))
+    return inside + low_slope * np.minimum(x - low, 0.0) + high_slope * np.maximum(x - high, 0.0)
 
 
 def _interpolate(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """The increasing piecewise-linear map through ``(xs, ys)`` (both increasing), continued
-    linearly beyond each end along the chord over the :data:`TAIL_POINTS` outermost knots."""
-    if len(xs) == 1:
-        return np.full_like(x, ys[0]) + (x - xs[0])
+    linearly beyond each end along the chord over the :data:`TAIL_POINTS` outermost knots (a
+    single knot: slope 1)."""
     k = min(TAIL_POINTS, len(xs)) - 1
-    low_slope = (ys[k] - ys[0]) / (xs[k] - xs[0])
-    high_slope = (ys[-1] - ys[-1 - k]) / (xs[-1] - xs[-1 - k])
-    inside = np.interp(x, xs, ys)
-    return np.where(x < xs[0], ys[0] + low_slope * (x - xs[0]), np.where(x > xs[-1], ys[-1] + high_slope * (x - xs[-1]), inside))
+    low_slope = (ys[k] - ys[0]) / (xs[k] - xs[0]) if k else 1.0
+    high_slope = (ys[-1] - ys[-1 - k]) / (xs[-1] - xs[-1 - k]) if k else 1.0
+    return _continued(lambda t: np.interp(t, xs, ys), x, xs[0], xs[-1], low_slope, high_slope)
 
 
 def _yeojohnson_slope(v: float, lam: float) -> float:
