@@ -62,12 +62,28 @@ def test_power_continues_along_its_tangent_where_the_exponent_bounds_its_range(s
     assert np.all(np.isfinite(warp.inverse(np.array([z.min() - 50.0, z.max() + 50.0]))))
 
 
+def test_copula_upper_is_the_copula_above_the_median_and_a_straight_line_below_it():
+    values = np.array([-6.0, -5.81, -5.80, -5.79, -3.0, 0.0, 1.0, 5.0, 17.0, 100.0])  # median -1.5
+    copula, upper = OutputWarp.fit("copula", values), OutputWarp.fit("copula-upper", values)
+    above = values > -1.5
+    np.testing.assert_allclose(upper(values[above]), copula(values[above]))
+    below = upper(values[~above])
+    slopes = np.diff(below) / np.diff(values[~above])
+    np.testing.assert_allclose(slopes, slopes[0])  # differences among the better half kept in proportion
+    assert upper(values)[0] == copula(values)[0]  # through the copula's point at the least value
+    np.testing.assert_allclose(upper(np.array([-1.5])), copula(np.array([-1.5])))  # and at the median
+    # the copula spreads the three near-ties over whole quantile steps, the straight line does not
+    assert np.ptp(copula(values[1:4])) > 0.6 and np.ptp(upper(values[1:4])) < 0.01
+    # beyond the least value it continues along the same line
+    np.testing.assert_allclose(upper(np.array([-7.0])), upper(values[:1]) - slopes[0])
+
+
 def test_degenerate_values_give_the_identity_or_a_constant():
     assert OutputWarp.fit("power", np.ones(5)).name == "none"
-    copula = OutputWarp.fit("copula", np.ones(5))
-    np.testing.assert_array_equal(copula(np.ones(2)), [0.0, 0.0])
+    for name in ("copula", "copula-upper"):
+        np.testing.assert_array_equal(OutputWarp.fit(name, np.ones(5))(np.ones(2)), [0.0, 0.0])
 
 
 def test_unknown_warp_names_the_option_and_the_allowed_values():
-    with pytest.raises(ValueError, match=r"output_warp must be one of \['none', 'copula', 'power'\], got 'log'"):
+    with pytest.raises(ValueError, match=r"output_warp must be one of \['none', 'copula', 'copula-upper', 'power'\], got 'log'"):
         OutputWarp.fit("log", np.ones(3))

@@ -201,7 +201,7 @@ def test_fit_survives_constant_outcomes():
         ({"q": 0}, r"option q must be an integer >= 1"),
         ({"init_fraction": 1.5}, r"option init_fraction must be in \(0, 1\)"),
         ({"kernel": "icm"}, r"kernel 'icm' needs a discrete fidelity"),
-        ({"output_warp": "log"}, r"option output_warp must be one of \['none', 'copula', 'power'\], got 'log'"),
+        ({"output_warp": "log"}, r"option output_warp must be one of \['none', 'copula', 'copula-upper', 'power'\], got 'log'"),
     ],
 )
 def test_option_errors(options, match):
