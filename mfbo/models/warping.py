@@ -31,8 +31,8 @@ Warps (:data:`OUTPUT_WARPS`), each refitted on all values the GP is given:
   tail, was worse on ``borehole`` in all five seeds. Measured (same benchmark, seeds 0-9):
   not enough. Against no warp it was worse in 8 of 10 seeds on ``forrester`` (median regret
   0.0024 against 3.5e-6) and 7 of 10 on ``borehole`` (0.65 against 0.0009), 5 of 10 on
-  ``mfhartmann6-terrible`` (0.25 against 0.18); better in median on ``currin``, ``hartmann6`` and
-  ``augmented-hartmann`` (seeds 0-4). A likely cause, common to every warp here: the warp is
+  ``mfhartmann6-terrible`` (0.25 against 0.18); better in median on ``currin``,
+  ``hartmann6`` and ``augmented-hartmann`` (seeds 0-4). A likely cause, common to every warp here: the warp is
   one map fitted on the values of all fidelities, and where a cheaper fidelity's values lie
   in another range (``forrester``'s low fidelity, ``0.5 f(x) + 10 (x - 0.5) + 5``, sits
   mostly above the target's values, so in the copula's half) it bends the linear relation
@@ -65,6 +65,8 @@ import numpy as np
 from scipy import stats
 
 OUTPUT_WARPS = ("none", "copula", "copula-upper", "power")
+#: the warps stored as increasing knots ``(values, images)`` and applied by linear interpolation
+_INTERPOLATED = ("copula", "copula-upper")
 #: distinct values each side whose chord gives the copula's slope beyond the observed range
 TAIL_POINTS = 5
 
@@ -76,8 +78,9 @@ class OutputWarp:
     Attributes:
         name: one of :data:`OUTPUT_WARPS`.
         knots: ``"copula"`` and ``"copula-upper"``: ``(values (m,), warped (m,))``, the
-            distinct values in increasing order and their images; ``"power"``: ``(mean, std, lambda, low, high)``, ``low``
-            and ``high`` the least and the largest standardised value; ``"none"``: ``()``.
+            distinct values in increasing order and their images; ``"power"``: ``(mean,
+            std, lambda, low, high)``, ``low`` and ``high`` the least and the largest
+            standardised value; ``"none"``: ``()``.
     """
 
     name: str
@@ -95,7 +98,7 @@ class OutputWarp:
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         if name == "none" or len(values) == 0:
             return cls("none")
-        if name in ("copula", "copula-upper"):
+        if name in _INTERPOLATED:
             distinct, first = np.unique(values, return_index=True)
             ranks = stats.rankdata(values)  # average ranks: ties share one value
             warped = stats.norm.ppf((ranks - 0.5) / len(values))[first]
@@ -114,7 +117,7 @@ class OutputWarp:
         values = np.asarray(values, dtype=np.float64)
         if self.name == "none":
             return values
-        if self.name in ("copula", "copula-upper"):
+        if self.name in _INTERPOLATED:
             distinct, warped = self.knots
             return _interpolate(values, distinct, warped)
         mean, std, lam, low, high = self.knots
@@ -126,7 +129,7 @@ class OutputWarp:
         warped = np.asarray(warped, dtype=np.float64)
         if self.name == "none":
             return warped
-        if self.name in ("copula", "copula-upper"):
+        if self.name in _INTERPOLATED:
             distinct, images = self.knots
             return _interpolate(warped, images, distinct)
         mean, std, lam, low, high = self.knots

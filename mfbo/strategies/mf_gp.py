@@ -443,9 +443,9 @@ class MultiFidelityGPStrategy(Strategy):
             ``"copula-upper"`` in :mod:`mfbo.models.warping` for why. ``"copula-upper"``
             ranked 2.81 / 1.92 / 2.00 on the 45 development blocks (paired with ``"none"``:
             better in 26 and worse in 10 at 50 %, 26 and 13 at 100 %) but still regressed on
-            ``forrester`` and ``borehole`` (seeds 0-9), so it is not the default either. With ``mf-kg`` (LCBench seed 0, 6
-            blocks) the copula was better in 4 and worse in 2 at 50 and 100 %, with ``mf-mes``
-            (5 blocks) better in 2 and worse in 3.
+            ``forrester`` and ``borehole`` (seeds 0-9), so it is not the default either.
+            With ``mf-kg`` (LCBench seed 0, 6 blocks) the copula was better in 4 and worse in
+            2 at 50 and 100 %, with ``mf-mes`` (5 blocks) better in 2 and worse in 3.
     """
 
     name = "mf-gp"
